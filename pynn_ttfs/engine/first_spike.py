@@ -1,0 +1,281 @@
+"""Exact first-spike times of a layer (the reference solver) and its exact gradients.
+
+Forward (``solve_first_spike_times``): sort each sample's inputs once; running sums over the
+sorted inputs give, for every prefix k of the k earliest inputs, the closed-form candidate
+T_k of the membrane reaching threshold with exactly that causal set. T_k is valid if it
+lies between the k-th and (k+1)-th input; the output is the first valid candidate.
+
+    ratio 1 (tau_mem = tau_syn, times in tau_syn units, relative to a reference r):
+        A = sum w e^(t-r),  B = sum w (t-r) e^(t-r),  z = -(c/A) e^(B/A),
+        T = r + B/A - W0(z)                       valid if A > 0 and z >= -1/e
+    ratio 2 (tau_mem = 2 tau_syn):
+        a1 = sum w e^(t-r), a2 = sum w e^((t-r)/2), D = a2^2 - 4 a1 c,
+        T = r + 2 ln(2 a1 / (a2 + sqrt(D)))       valid if a1 > 0, a2 > 0, D >= 0
+
+Times are taken relative to the sample's earliest input r so that the exponentials stay
+in range. Memory is O(batch x n_pre x n_post) per chunk; the batch is processed in chunks
+of bounded size.
+
+Backward (``first_spike_gradients``): implicit differentiation of v(T) = c at the given
+output times T, valid for any kernel and for times recorded elsewhere:
+
+    dT/dw_i = -k(T - t_i) / v'(T),    dT/dt_i = w_i k'(T - t_i) / v'(T),
+    v'(T)   = sum_{t_i < T} w_i k'(T - t_i)
+
+(zero for inputs after T and for silent neurons). For ratio 1 this equals the Lambert-W
+form -e^{t_i}(T - t_i) / (A (1 + W)).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Tuple
+
+import torch
+
+from .lambertw import lambertw
+from .neuron import LayerParameters, Scalar, layer_parameters, psp_kernel, psp_kernel_derivative
+
+#: elements of one (chunk, n_pre, n_post) working tensor; bounds peak memory
+CHUNK_ELEMENTS = 1 << 22
+_INV_E = math.exp(-1.0)
+
+
+def _chunks(batch: int, per_sample: int):
+    step = max(1, CHUNK_ELEMENTS // max(1, per_sample))
+    for start in range(0, batch, step):
+        yield slice(start, min(batch, start + step))
+
+
+def check_layer_inputs(input_times: torch.Tensor, weights: torch.Tensor) -> None:
+    """Shape, dtype and value checks shared by every entry point (ValueError on failure)."""
+    if not isinstance(input_times, torch.Tensor) or not isinstance(weights, torch.Tensor):
+        raise ValueError("input_times and weights must be torch tensors")
+    if input_times.dim() != 2:
+        raise ValueError(
+            f"input_times must have shape (batch, n_pre), got {tuple(input_times.shape)}"
+        )
+    if weights.dim() != 2:
+        raise ValueError(f"weights must have shape (n_pre, n_post), got {tuple(weights.shape)}")
+    if input_times.shape[1] != weights.shape[0]:
+        raise ValueError(
+            f"shape mismatch: input_times has n_pre = {input_times.shape[1]} columns but "
+            f"weights has {weights.shape[0]} rows"
+        )
+    if not torch.is_floating_point(input_times) or not torch.is_floating_point(weights):
+        raise ValueError("input_times and weights must be floating point tensors")
+    if input_times.dtype != weights.dtype:
+        raise ValueError(
+            f"input_times ({input_times.dtype}) and weights ({weights.dtype}) must share a dtype"
+        )
+    if input_times.device != weights.device:
+        raise ValueError(
+            f"input_times ({input_times.device}) and weights ({weights.device}) must be on "
+            "the same device"
+        )
+    if torch.isnan(input_times).any():
+        raise ValueError("input_times contains NaN; use +inf for inputs that do not spike")
+    if (input_times == -math.inf).any():
+        raise ValueError("input_times contains -inf; spike times must be finite or +inf")
+    if not torch.isfinite(weights).all():
+        raise ValueError("weights must be finite (got NaN or inf)")
+
+
+def _solve_chunk(
+    sorted_times: torch.Tensor,  # (b, n), ascending, +inf last
+    sorted_weights: torch.Tensor,  # (b, n, m)
+    params: LayerParameters,
+    ratio_value: float,
+) -> torch.Tensor:
+    tau_syn = params.tau_syn
+    uniform_tau = bool((tau_syn == tau_syn[0]).all())
+    tau = tau_syn[:1] if uniform_tau else tau_syn  # broadcast over neurons
+    finite = torch.isfinite(sorted_times).unsqueeze(-1)  # (b, n, 1)
+    x = sorted_times.unsqueeze(-1) / tau  # (b, n, 1 or m), tau_syn units
+    reference = torch.where(finite[:, :1], x[:, :1], torch.zeros_like(x[:, :1]))
+    dx = torch.where(finite, x - reference, torch.zeros_like(x))
+    spread = dx.max().item() if dx.numel() else 0.0
+    limit = math.log(torch.finfo(dx.dtype).max) - 20.0
+    if spread > limit:
+        raise ValueError(
+            f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
+            f"{limit:.0f} tau_syn that {dx.dtype} exponentials can represent; use float64 "
+            "or shorten the trial"
+        )
+    zeros = torch.zeros((), dtype=dx.dtype, device=dx.device)
+    weighted = torch.where(finite, sorted_weights, zeros)
+    c = params.threshold
+    if ratio_value == 1.0:
+        a = torch.cumsum(weighted * torch.exp(dx), dim=1)
+        b = torch.cumsum(weighted * (dx * torch.exp(dx)), dim=1)
+        positive = a > 0
+        safe_a = torch.where(positive, a, torch.ones_like(a))
+        mean_time = b / safe_a
+        z = -(c / safe_a) * torch.exp(mean_time)
+        eps = torch.finfo(z.dtype).eps
+        solvable = positive & (z >= -_INV_E * (1.0 + 16.0 * eps))
+        w0 = lambertw(torch.where(solvable, torch.clamp(z, min=-_INV_E), torch.full_like(z, -0.1)))
+        candidate = mean_time - w0
+    else:
+        a1 = torch.cumsum(weighted * torch.exp(dx), dim=1)
+        a2 = torch.cumsum(weighted * torch.exp(0.5 * dx), dim=1)
+        discriminant = a2 * a2 - 4.0 * a1 * c
+        eps = torch.finfo(a1.dtype).eps
+        solvable = (a1 > 0) & (a2 > 0) & (discriminant >= -16.0 * eps * a2 * a2)
+        root = (a2 + torch.sqrt(torch.clamp(discriminant, min=0.0))) / torch.where(
+            solvable, 2.0 * a1, torch.ones_like(a1)
+        )
+        candidate = -2.0 * torch.log(torch.where(solvable, root, torch.ones_like(root)))
+    # the candidate must fall between this input and the next one (closed interval, with a
+    # rounding-level tolerance so a crossing exactly at an input time is not lost)
+    lower = torch.where(finite, dx, torch.full_like(dx, math.inf))
+    upper = torch.cat([lower[:, 1:], torch.full_like(lower[:, :1], math.inf)], dim=1)
+    tol = 64.0 * torch.finfo(candidate.dtype).eps * (1.0 + candidate.abs())
+    valid = solvable & finite & (candidate >= lower - tol) & (candidate <= upper + tol)
+    any_valid = valid.any(dim=1)  # (b, m)
+    first = torch.argmax(valid.to(torch.uint8), dim=1, keepdim=True)  # first valid prefix
+    shape = (valid.shape[0], 1, valid.shape[2])
+    t_rel = torch.gather(candidate.expand(valid.shape), 1, first)
+    t_rel = torch.maximum(t_rel, torch.gather(lower.expand(valid.shape), 1, first))
+    t_rel = torch.minimum(t_rel, torch.gather(upper.expand(valid.shape), 1, first))
+    times = ((t_rel + reference.expand(shape)) * tau).squeeze(1)
+    return torch.where(any_valid, times, torch.full_like(times, math.inf))
+
+
+def solve_first_spike_times(
+    input_times: torch.Tensor, weights: torch.Tensor, params: LayerParameters
+) -> torch.Tensor:
+    """First-spike times (batch, n_post) of a layer, +inf where a neuron stays silent.
+
+    No autograd; use :func:`first_spike_times` for a differentiable version.
+    """
+    batch, n_pre = input_times.shape
+    n_post = weights.shape[1]
+    out = torch.full((batch, n_post), math.inf, dtype=weights.dtype, device=weights.device)
+    if batch == 0 or n_post == 0 or n_pre == 0:
+        return out
+    with torch.no_grad():
+        sorted_times, order = torch.sort(input_times.detach(), dim=1)
+        w = weights.detach()
+        for ratio_value in (1.0, 2.0):
+            columns = torch.nonzero(params.ratio == ratio_value).flatten()
+            if columns.numel() == 0:
+                continue
+            sub = LayerParameters(
+                params.tau_syn[columns], params.tau_mem[columns], params.threshold[columns],
+                params.ratio[columns],
+            )
+            w_sub = w[:, columns]
+            for rows in _chunks(batch, n_pre * columns.numel()):
+                sorted_weights = w_sub[order[rows]]  # (b, n_pre, m_sub) in per-sample order
+                out[rows.start:rows.stop, columns] = _solve_chunk(
+                    sorted_times[rows], sorted_weights, sub, ratio_value
+                )
+    return out
+
+
+def first_spike_gradients(
+    input_times: torch.Tensor,
+    weights: torch.Tensor,
+    output_times: torch.Tensor,
+    params: LayerParameters,
+    grad_output: torch.Tensor,
+    need_input_grad: bool = True,
+    need_weight_grad: bool = True,
+) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """Vector-Jacobian products of the first-spike times at ``output_times``.
+
+    Returns (dL/d input_times (batch, n_pre), dL/d weights (n_pre, n_post)) given
+    grad_output = dL/dT (batch, n_post). Silent neurons (T = inf) pass no gradient.
+    """
+    batch, n_pre = input_times.shape
+    grad_input = torch.zeros_like(input_times) if need_input_grad else None
+    grad_weights = torch.zeros_like(weights) if need_weight_grad else None
+    spiking = torch.isfinite(output_times)
+    # v'(T) > 0 at an upward crossing; at an exact touch it vanishes. The floor keeps the
+    # gradient finite there (it is genuinely unbounded) and guards against recorded times
+    # that sit where the model's v'(T) is not positive.
+    floor = torch.sqrt(torch.tensor(torch.finfo(weights.dtype).eps, dtype=weights.dtype)) * (
+        params.threshold / params.tau_syn
+    )
+    tau_syn, tau_mem = params.tau_syn, params.tau_mem
+    g = torch.where(spiking, grad_output, torch.zeros_like(grad_output))
+    for rows in _chunks(batch, n_pre * weights.shape[1]):
+        t_out = output_times[rows]
+        lag = torch.where(
+            spiking[rows].unsqueeze(1),
+            t_out.unsqueeze(1) - input_times[rows].unsqueeze(2),
+            torch.full((1,), -1.0, dtype=weights.dtype, device=weights.device),
+        )  # (b, n_pre, n_post); <= 0 or nan-free negative outside the causal set
+        lag = torch.nan_to_num(lag, nan=-1.0, neginf=-1.0)
+        kernel_slope = psp_kernel_derivative(lag, tau_syn, tau_mem)
+        v_slope = torch.einsum("bim,im->bm", kernel_slope, weights)
+        scale = g[rows] / torch.maximum(v_slope, floor)  # dL/dT / v'(T)
+        if need_weight_grad:
+            kernel = psp_kernel(lag, tau_syn, tau_mem)
+            grad_weights -= torch.einsum("bim,bm->im", kernel, scale)
+        if need_input_grad:
+            grad_input[rows] = torch.einsum("bim,im,bm->bi", kernel_slope, weights, scale)
+    return grad_input, grad_weights
+
+
+class FirstSpikeTimes(torch.autograd.Function):
+    """Autograd Function: forward solves (or takes the given output times), backward is exact."""
+
+    @staticmethod
+    def forward(ctx, input_times, weights, tau_syn, tau_mem, threshold, ratio, output_times):
+        params = LayerParameters(tau_syn, tau_mem, threshold, ratio)
+        if output_times is None:
+            times = solve_first_spike_times(input_times, weights, params)
+        else:
+            times = output_times.detach().to(weights.dtype).clone()
+        ctx.save_for_backward(input_times, weights, times, tau_syn, tau_mem, threshold, ratio)
+        return times
+
+    @staticmethod
+    def backward(ctx, grad_times):
+        input_times, weights, times, tau_syn, tau_mem, threshold, ratio = ctx.saved_tensors
+        params = LayerParameters(tau_syn, tau_mem, threshold, ratio)
+        grad_input, grad_weights = first_spike_gradients(
+            input_times, weights, times, params, grad_times,
+            need_input_grad=ctx.needs_input_grad[0],
+            need_weight_grad=ctx.needs_input_grad[1],
+        )
+        return grad_input, grad_weights, None, None, None, None, None
+
+
+def first_spike_times(
+    input_times: torch.Tensor,
+    weights: torch.Tensor,
+    tau_syn: Scalar = 1.0,
+    tau_mem: Scalar = 1.0,
+    threshold: Scalar = 1.0,
+    output_times: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Differentiable first-spike times (batch, n_post) of a layer; +inf = no spike.
+
+    input_times (batch, n_pre), +inf for inputs that do not spike; weights (n_pre, n_post),
+    signed. tau_syn, tau_mem, threshold (c = g_L (v_thresh - v_rest), in weight units):
+    scalars or one value per neuron; tau_mem / tau_syn must be 1 or 2.
+
+    ``output_times`` (batch, n_post): spike times recorded elsewhere (another simulator,
+    a chip). They are returned as they are and the backward pass evaluates the exact
+    gradients at them; any tau ratio is accepted then.
+    """
+    check_layer_inputs(input_times, weights)
+    if output_times is not None:
+        expected = (input_times.shape[0], weights.shape[1])
+        if tuple(output_times.shape) != expected:
+            raise ValueError(
+                f"output_times must have shape (batch, n_post) = {expected}, got "
+                f"{tuple(output_times.shape)}"
+            )
+        if torch.isnan(output_times).any():
+            raise ValueError("output_times contains NaN; use +inf for silent neurons")
+    params = layer_parameters(
+        tau_syn, tau_mem, threshold, weights.shape[1], weights,
+        allow_any_ratio=output_times is not None,
+    )
+    return FirstSpikeTimes.apply(
+        input_times, weights, params.tau_syn, params.tau_mem, params.threshold, params.ratio,
+        output_times,
+    )

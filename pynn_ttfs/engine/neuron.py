@@ -1,0 +1,125 @@
+"""Neuron parameters, their validation, and the post-synaptic potential kernel.
+
+The neuron: current-based LIF with exponential synaptic currents, no reset (only the first
+spike of a trial matters). With v = g_L * (u - E_L) (a current) the membrane obeys
+
+    tau_mem dv/dt = -v + I(t),      I(t) = sum_i w_i exp(-(t - t_i)/tau_syn) H(t - t_i)
+
+and the neuron spikes when v reaches the threshold current c = g_L * (v_thresh - E_L).
+One input spike of weight w at time 0 contributes v(s) = w * k(s) with the kernel
+
+    ratio r = tau_mem / tau_syn = 1:   k(s) = (s / tau_syn) exp(-s / tau_syn)
+    any other r:                       k(s) = (exp(-s / tau_mem) - exp(-s / tau_syn)) / (r - 1)
+
+All times share one unit (ms in the PyNN layer, tau_syn in the maths), weights and
+threshold share one current unit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+
+Scalar = Union[float, int, torch.Tensor]
+
+#: tau_mem / tau_syn ratios with a closed-form first-spike time
+SUPPORTED_RATIOS = (1.0, 2.0)
+_RATIO_RTOL = 1e-9
+
+
+def _as_neuron_tensor(value: Scalar, name: str, n_post: int, like: torch.Tensor) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    if t.dim() == 0:
+        t = t.expand(n_post)
+    if t.dim() != 1 or t.shape[0] != n_post:
+        raise ValueError(
+            f"{name} must be a scalar or a 1-D tensor with one value per neuron "
+            f"(length {n_post}), got shape {tuple(t.shape)}"
+        )
+    if torch.isnan(t).any() or torch.isinf(t).any():
+        raise ValueError(f"{name} must be finite, got NaN or inf")
+    return t
+
+
+@dataclass
+class LayerParameters:
+    """Per-neuron parameters of one layer, each a 1-D tensor of length n_post."""
+
+    tau_syn: torch.Tensor
+    tau_mem: torch.Tensor
+    threshold: torch.Tensor
+    #: tau_mem / tau_syn rounded to the supported value it matched (1.0 or 2.0); None when
+    #: general ratios were allowed
+    ratio: torch.Tensor
+
+    @property
+    def n_post(self) -> int:
+        return self.tau_syn.shape[0]
+
+
+def layer_parameters(
+    tau_syn: Scalar,
+    tau_mem: Scalar,
+    threshold: Scalar,
+    n_post: int,
+    like: torch.Tensor,
+    allow_any_ratio: bool = False,
+) -> LayerParameters:
+    """Validate and broadcast neuron parameters to per-neuron tensors.
+
+    Raises ValueError naming the parameter: non-positive time constants, non-positive
+    threshold current (threshold not above rest), or a tau_mem/tau_syn ratio other than
+    1 or 2 (unless ``allow_any_ratio``, used by numerical solvers and gradient evaluation).
+    """
+    tau_syn_t = _as_neuron_tensor(tau_syn, "tau_syn", n_post, like)
+    tau_mem_t = _as_neuron_tensor(tau_mem, "tau_mem", n_post, like)
+    threshold_t = _as_neuron_tensor(threshold, "threshold", n_post, like)
+    if (tau_syn_t <= 0).any():
+        raise ValueError(f"tau_syn must be > 0, got min {tau_syn_t.min().item()}")
+    if (tau_mem_t <= 0).any():
+        raise ValueError(f"tau_mem must be > 0, got min {tau_mem_t.min().item()}")
+    if (threshold_t <= 0).any():
+        raise ValueError(
+            "threshold (c = g_L * (v_thresh - v_rest)) must be > 0, i.e. the threshold must lie "
+            f"above the resting potential; got min {threshold_t.min().item()}"
+        )
+    ratio = (tau_mem_t.double() / tau_syn_t.double())
+    snapped = torch.full_like(ratio, float("nan"))
+    for supported in SUPPORTED_RATIOS:
+        snapped = torch.where((ratio - supported).abs() <= _RATIO_RTOL * supported,
+                              torch.full_like(ratio, supported), snapped)
+    if not allow_any_ratio and torch.isnan(snapped).any():
+        bad = ratio[torch.isnan(snapped)][0].item()
+        raise ValueError(
+            f"tau_mem / tau_syn = {bad:.6g} is not supported: the closed-form first-spike time "
+            f"exists for tau_mem == tau_syn (ratio 1, Lambert W) and tau_mem == 2 * tau_syn "
+            f"(ratio 2)"
+        )
+    if allow_any_ratio:
+        snapped = torch.where(torch.isnan(snapped), ratio, snapped)
+    return LayerParameters(tau_syn_t, tau_mem_t, threshold_t, snapped.to(like.dtype))
+
+
+def psp_kernel(s: torch.Tensor, tau_syn: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
+    """k(s) for s >= 0 (0 for s < 0 and s = inf). tau_* broadcast against s (last dim = neurons)."""
+    x = torch.clamp(s, min=0.0) / tau_syn
+    ratio = tau_mem / tau_syn
+    close = (ratio - 1.0).abs() < 1e-6
+    safe_denominator = torch.where(close, torch.ones_like(ratio), ratio - 1.0)
+    general = (torch.exp(-x / ratio) - torch.exp(-x)) / safe_denominator
+    equal = x * torch.exp(-x)
+    k = torch.where(close, equal, general)
+    return torch.where((s > 0) & torch.isfinite(s), k, torch.zeros_like(k))
+
+
+def psp_kernel_derivative(s: torch.Tensor, tau_syn: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
+    """dk/ds (unit 1/time), 0 for s < 0 and s = inf."""
+    x = torch.clamp(s, min=0.0) / tau_syn
+    ratio = tau_mem / tau_syn
+    close = (ratio - 1.0).abs() < 1e-6
+    safe_denominator = torch.where(close, torch.ones_like(ratio), ratio - 1.0)
+    general = (torch.exp(-x) - torch.exp(-x / ratio) / ratio) / safe_denominator / tau_syn
+    equal = (1.0 - x) * torch.exp(-x) / tau_syn
+    dk = torch.where(close, equal, general)
+    return torch.where((s > 0) & torch.isfinite(s), dk, torch.zeros_like(dk))
