@@ -1,0 +1,119 @@
+"""A feed-forward TTFS network in model units, as the trainer holds it.
+
+Model units: time in tau_s (of the reference, ``time_unit_ms``) and weights in units of the
+nominal threshold current (``current_unit_na``), so the published recipe's numbers apply
+as they are. Neuron parameters are per-neuron tensors (an emulated chip's fixed-pattern
+variation keeps its shape). The float weights here are the optimizer's parameters; a
+backend may hold a quantised copy (BSS-2), the trainer writes them back after each step.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+import torch
+
+from ..engine import layer_parameters, solve_first_spike_times
+
+
+@dataclass
+class Layer:
+    weights: torch.nn.Parameter  # (n_in [+1 bias], n_out), model units
+    tau_syn: torch.Tensor  # (n_out,), tau_s units
+    tau_mem: torch.Tensor
+    threshold: torch.Tensor  # (n_out,), model units (nominal 1)
+    bias_time: Optional[float] = None  # tau_s; its weights are the last row
+
+    @property
+    def n_in(self) -> int:
+        return self.weights.shape[0] - (1 if self.bias_time is not None else 0)
+
+    @property
+    def n_out(self) -> int:
+        return self.weights.shape[1]
+
+
+@dataclass
+class TTFSModel:
+    layers: List[Layer] = field(default_factory=list)
+
+    @property
+    def parameters(self) -> List[torch.nn.Parameter]:
+        return [layer.weights for layer in self.layers]
+
+    @property
+    def sizes(self) -> List[int]:
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    def layer_input(self, index: int, previous_times: torch.Tensor) -> torch.Tensor:
+        """Inputs of layer ``index``: the previous layer's times plus the bias spike."""
+        layer = self.layers[index]
+        if layer.bias_time is None:
+            return previous_times
+        bias = torch.full((previous_times.shape[0], 1), layer.bias_time,
+                          dtype=previous_times.dtype, device=previous_times.device)
+        return torch.cat([previous_times, bias], dim=1)
+
+    @torch.no_grad()
+    def forward(self, input_times: torch.Tensor) -> List[torch.Tensor]:
+        """Every layer's first-spike times (tau_s, inf = silent) for a batch of inputs."""
+        outputs = []
+        current = input_times
+        for index, layer in enumerate(self.layers):
+            params = layer_parameters(layer.tau_syn, layer.tau_mem, layer.threshold,
+                                      layer.n_out, layer.weights)
+            current = solve_first_spike_times(self.layer_input(index, current),
+                                              layer.weights.detach(), params)
+            outputs.append(current)
+        return outputs
+
+    def state_dict(self) -> dict:
+        return {
+            "weights": [layer.weights.detach().clone() for layer in self.layers],
+            "tau_syn": [layer.tau_syn.clone() for layer in self.layers],
+            "tau_mem": [layer.tau_mem.clone() for layer in self.layers],
+            "threshold": [layer.threshold.clone() for layer in self.layers],
+            "bias_times": [layer.bias_time for layer in self.layers],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for layer, w, ts, tm, th, b in zip(self.layers, state["weights"], state["tau_syn"],
+                                           state["tau_mem"], state["threshold"],
+                                           state["bias_times"]):
+            with torch.no_grad():
+                layer.weights.copy_(w)
+            layer.tau_syn, layer.tau_mem, layer.threshold, layer.bias_time = ts, tm, th, b
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "TTFSModel":
+        layers = [Layer(torch.nn.Parameter(w.clone()), ts, tm, th, b)
+                  for w, ts, tm, th, b in zip(state["weights"], state["tau_syn"],
+                                              state["tau_mem"], state["threshold"],
+                                              state["bias_times"])]
+        return cls(layers)
+
+
+def build_model(sizes: Sequence[int], weight_mean: Sequence[float],
+                weight_std: Sequence[float], bias_times: Sequence[Optional[float]],
+                generator: torch.Generator, dtype=torch.float64, device="cpu",
+                tau_ratio: float = 1.0) -> TTFSModel:
+    """Random Gaussian initial weights (per-layer mean and std), nominal neurons."""
+    layers = []
+    for index in range(len(sizes) - 1):
+        n_in = sizes[index] + (1 if bias_times[index] is not None else 0)
+        n_out = sizes[index + 1]
+        w = torch.randn(n_in, n_out, generator=generator, dtype=torch.float64)
+        w = (w * weight_std[index] + weight_mean[index]).to(dtype=dtype, device=device)
+        ones = torch.ones(n_out, dtype=dtype, device=device)
+        layers.append(Layer(torch.nn.Parameter(w), ones.clone(), ones * tau_ratio, ones.clone(),
+                            bias_times[index]))
+    return TTFSModel(layers)
+
+
+def first_spike_summary(times: torch.Tensor) -> dict:
+    """Mean earliest output time over samples with a spike (tau_s) and the silent fraction."""
+    earliest = times.min(dim=1).values
+    spiking = torch.isfinite(earliest)
+    mean = float(earliest[spiking].mean()) if spiking.any() else math.inf
+    return {"mean_first_output_time": mean, "all_silent_fraction": float((~spiking).float().mean())}

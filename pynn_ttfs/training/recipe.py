@@ -1,0 +1,127 @@
+"""The training recipe: every knob of the published method, with its defaults per dataset.
+
+All times are in units of tau_s and all weights in model units (threshold current c = 1),
+as in the reference; the trainer converts to and from PyNN units (ms, nA).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+OPTIMIZERS = ("adam", "sgd")
+DTYPES = ("float64", "float32")
+
+
+@dataclass
+class Recipe:
+    dataset: str = "yinyang"
+    #: hidden layer sizes (input and output sizes come from the dataset)
+    hidden: List[int] = field(default_factory=lambda: [120])
+    #: per layer: time of the bias spike (tau_s) or None for no bias input
+    bias_times: List[Optional[float]] = field(default_factory=lambda: [0.9, 0.9])
+    weight_mean: List[float] = field(default_factory=lambda: [1.5, 0.5])
+    weight_std: List[float] = field(default_factory=lambda: [0.8, 0.8])
+    tau_ratio: float = 1.0  # tau_m / tau_s, 1 or 2
+    # loss
+    xi: float = 0.2
+    alpha: float = 0.005
+    beta: float = 1.0
+    silent_loss: float = 100.0
+    # optimisation
+    optimizer: str = "adam"
+    lr: float = 0.005
+    momentum: float = 0.9  # SGD only
+    lr_step: int = 20  # StepLR step size in epochs
+    lr_gamma: float = 0.95
+    batch_size: int = 150
+    epochs: int = 300
+    # mechanics of the reference
+    max_silent_fraction: List[float] = field(default_factory=lambda: [0.3, 0.0])
+    bump_value: float = 5e-4
+    max_weight_grad: Optional[float] = 0.2  # per-(sample, neuron) cut-off; None = off
+    input_noise: float = 0.0  # Gaussian sigma on input times during training, tau_s
+    weight_clip: Optional[float] = None  # |w| <= weight_clip after every step; None = off
+    # encoding
+    t_early: float = 0.15
+    t_late: float = 2.0
+    dtype: str = "float64"
+    seed: int = 0
+
+    def __post_init__(self):
+        self.validate()
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.hidden) + 1
+
+    def validate(self) -> None:
+        n = self.n_layers
+        for name in ("bias_times", "weight_mean", "weight_std", "max_silent_fraction"):
+            value = getattr(self, name)
+            if len(value) != n:
+                raise ValueError(f"{name} needs one entry per layer ({n}), got {len(value)}")
+        if any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden layer sizes must be >= 1, got {self.hidden}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.tau_ratio not in (1.0, 2.0):
+            raise ValueError(f"tau_ratio (tau_m / tau_s) must be 1 or 2, got {self.tau_ratio}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if self.lr_step < 1 or not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"need lr_step >= 1 and 0 < lr_gamma <= 1, got "
+                             f"{self.lr_step}, {self.lr_gamma}")
+        if any(not 0 <= f <= 1 for f in self.max_silent_fraction):
+            raise ValueError(f"max_silent_fraction entries must lie in [0, 1], got "
+                             f"{self.max_silent_fraction}")
+        if self.input_noise < 0:
+            raise ValueError(f"input_noise must be >= 0, got {self.input_noise}")
+        if self.weight_clip is not None and not self.weight_clip > 0:
+            raise ValueError(f"weight_clip must be > 0 or None, got {self.weight_clip}")
+        if self.max_weight_grad is not None and not self.max_weight_grad > 0:
+            raise ValueError(f"max_weight_grad must be > 0 or None, got {self.max_weight_grad}")
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> Dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Dict) -> "Recipe":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown recipe fields {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+def published_recipe(dataset: str, **overrides) -> Recipe:
+    """The published recipe (reference table) for ``dataset``, with optional overrides."""
+    if dataset == "yinyang":
+        base = Recipe()
+    elif dataset == "mnist16":
+        base = Recipe(dataset="mnist16", hidden=[128], bias_times=[None, None],
+                      weight_mean=[0.1, 0.6], weight_std=[0.4, 0.8], lr=0.003, lr_step=10,
+                      lr_gamma=0.9, batch_size=50, epochs=200, max_silent_fraction=[0.5, 0.5],
+                      input_noise=0.3)
+    elif dataset == "mnist":
+        base = Recipe(dataset="mnist", hidden=[350], bias_times=[None, None],
+                      weight_mean=[0.05, 0.15], weight_std=[0.8, 0.8], lr=0.005, lr_step=15,
+                      lr_gamma=0.9, batch_size=80, epochs=150,
+                      max_silent_fraction=[0.15, 0.05], input_noise=0.3)
+    else:
+        from .datasets import DATASET_NAMES
+        raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASET_NAMES)}")
+    return base.replace(**overrides) if overrides else base
+
+
+def layer_sizes(recipe: Recipe, n_inputs: int, n_classes: int) -> Sequence[int]:
+    return [n_inputs, *recipe.hidden, n_classes]

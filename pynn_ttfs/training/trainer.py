@@ -1,0 +1,188 @@
+"""The training loop: mini-batches, epochs, evaluation, checkpoints.
+
+The forward pass is pluggable: :class:`EngineForward` runs the model on the engine directly
+(software substrate, fast path), :class:`pynn_loop.PyNNForward` runs it through any PyNN
+backend and reads the recorded first spikes back. Either way the step
+(:class:`step.RecipeStep`) evaluates the exact gradients at the returned times.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from .datasets import Split
+from .loss import TTFSLoss, correct
+from .model import TTFSModel, build_model
+from .recipe import Recipe
+from .step import RecipeStep
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class EngineForward:
+    """Forward pass on the engine (exact software substrate), no neo in between."""
+
+    name = "engine"
+
+    def __init__(self, model: TTFSModel):
+        self.model = model
+
+    def __call__(self, input_times: torch.Tensor) -> List[torch.Tensor]:
+        return self.model.forward(input_times)
+
+    def write_weights(self) -> None:
+        """Nothing to do: the engine reads the model's weights directly."""
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_accuracy: Optional[float]
+    val_loss: Optional[float]
+    seconds: float
+    lr: float
+    bumped_batches: int
+    cut_gradients: int
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    loss: float
+    layer_times: List[np.ndarray] = field(repr=False, default_factory=list)
+    labels: Optional[np.ndarray] = field(repr=False, default=None)
+
+    def summary(self) -> Dict[str, float]:
+        """Time-to-solution figures: mean time of the first output spike (tau_s) over
+        classified samples, and spikes per classification (all trained layers)."""
+        out = self.layer_times[-1]
+        earliest = out.min(axis=1)
+        finite = np.isfinite(earliest)
+        spikes = sum(np.isfinite(t).sum(axis=1) for t in self.layer_times)
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "mean_first_output_time": float(earliest[finite].mean()) if finite.any() else math.inf,
+            "spikes_per_classification": float(np.mean(spikes)),
+            "output_spikes_per_classification": float(np.isfinite(out).sum(axis=1).mean()),
+            "all_silent_fraction": float(1.0 - finite.mean()),
+        }
+
+
+class Trainer:
+    """Trains ``model`` with ``recipe``; ``forward`` defaults to the engine."""
+
+    def __init__(self, model: TTFSModel, recipe: Recipe, forward=None,
+                 device: str = "cpu"):
+        self.model = model
+        self.recipe = recipe
+        self.device = torch.device(device)
+        self.dtype = DTYPES[recipe.dtype]
+        self.forward = forward if forward is not None else EngineForward(model)
+        self.step = RecipeStep(model, recipe)
+        self.loss_fn = TTFSLoss(recipe.xi, recipe.alpha, recipe.beta, recipe.silent_loss)
+        # one generator for shuffling and input noise: its state goes into checkpoints
+        self.generator = torch.Generator().manual_seed(recipe.seed + 1)
+        self.epoch = 0
+        self.history: List[EpochMetrics] = []
+
+    @classmethod
+    def for_dataset(cls, recipe: Recipe, n_inputs: int, n_classes: int, device: str = "cpu",
+                    forward_factory: Optional[Callable[[TTFSModel], object]] = None) -> "Trainer":
+        generator = torch.Generator().manual_seed(recipe.seed)
+        model = build_model([n_inputs, *recipe.hidden, n_classes], recipe.weight_mean,
+                            recipe.weight_std, recipe.bias_times, generator,
+                            dtype=DTYPES[recipe.dtype], device=device, tau_ratio=recipe.tau_ratio)
+        forward = forward_factory(model) if forward_factory is not None else None
+        return cls(model, recipe, forward=forward, device=device)
+
+    def _tensor(self, array) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array), dtype=self.dtype).to(self.device)
+
+    def train_epoch(self, split: Split, progress: Optional[Callable[[dict], None]] = None,
+                    val_split: Optional[Split] = None) -> EpochMetrics:
+        start = time.perf_counter()
+        n = len(split)
+        order = torch.randperm(n, generator=self.generator).numpy()
+        times_all = self._tensor(split.times)
+        labels_all = torch.as_tensor(split.labels, dtype=torch.long, device=self.device)
+        total_loss = 0.0
+        total_correct = 0
+        bumped = 0
+        n_cut = 0
+        batch = self.recipe.batch_size
+        for first in range(0, n, batch):
+            index = torch.as_tensor(order[first:first + batch], device=self.device)
+            inputs = times_all[index]
+            labels = labels_all[index]
+            if self.recipe.input_noise > 0:
+                noise = torch.randn(inputs.shape, generator=self.generator, dtype=torch.float64)
+                inputs = torch.clamp(inputs + self.recipe.input_noise * noise.to(inputs), min=0.0)
+            layer_times = self.forward(inputs)
+            result = self.step(inputs, layer_times, labels)
+            self.forward.write_weights()
+            total_loss += result.loss * result.n_samples
+            total_correct += result.n_correct
+            bumped += result.bumped_layer is not None
+            n_cut += result.n_cut
+            if progress is not None:
+                progress({"loss": result.loss, "acc": result.n_correct / result.n_samples,
+                          "samples": result.n_samples})
+        lr = self.step.optimizer.param_groups[0]["lr"]
+        self.step.end_epoch()
+        train_seconds = time.perf_counter() - start
+        val = self.evaluate(val_split) if val_split is not None else None
+        self.epoch += 1
+        metrics = EpochMetrics(self.epoch, total_loss / max(n, 1), total_correct / max(n, 1),
+                               val.accuracy if val else None, val.loss if val else None,
+                               train_seconds, lr, bumped, n_cut)
+        self.history.append(metrics)
+        return metrics
+
+    @torch.no_grad()
+    def evaluate(self, split: Split, batch_size: int = 1000) -> Evaluation:
+        all_times: List[List[np.ndarray]] = []
+        total_loss = 0.0
+        total_correct = 0
+        for first in range(0, len(split), batch_size):
+            inputs = self._tensor(split.times[first:first + batch_size])
+            labels = torch.as_tensor(split.labels[first:first + batch_size], dtype=torch.long,
+                                     device=self.device)
+            layer_times = self.forward(inputs)
+            total_loss += float(self.loss_fn.per_sample(layer_times[-1], labels).sum())
+            total_correct += int(correct(layer_times[-1], labels).sum())
+            all_times.append([t.cpu().numpy() for t in layer_times])
+        n = max(len(split), 1)
+        layers = [np.concatenate([chunk[i] for chunk in all_times]) for i in range(len(all_times[0]))] \
+            if all_times else []
+        return Evaluation(total_correct / n, total_loss / n, layers, np.asarray(split.labels))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "recipe": self.recipe.to_dict(),
+            "model": self.model.state_dict(),
+            "step": self.step.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(),
+            "history": [m.__dict__ for m in self.history],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = state["epoch"]
+        self.model.load_state_dict(state["model"])
+        self.step.load_state_dict(state["step"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        self.history = [EpochMetrics(**m) for m in state["history"]]
+        self.forward.write_weights()
