@@ -1,0 +1,35 @@
+"""pynn_ttfs: a PyNN 0.13 backend for time-to-first-spike networks with exact gradients.
+
+``import pynn_ttfs as sim`` gives the usual PyNN module surface (setup, Population,
+Projection, connectors, run, get_data, ...). Cell type ``IF_curr_exp_ttfs`` (the analytic
+first-spike LIF neuron), ``SpikeSourceArray`` and ``StaticSynapse`` are available; every
+other PyNN standard model raises NotImplementedError (ModelNotAvailable) when created.
+Trials: see :mod:`pynn_ttfs.trials`.
+"""
+from pyNN import errors, random, space  # noqa: F401
+from pyNN.network import Network  # noqa: F401
+from pyNN.space import Space  # noqa: F401
+from pyNN.random import NumpyRNG, GSLRNG, RandomDistribution  # noqa: F401
+from pyNN.connectors import *  # noqa: F401,F403
+from pyNN.recording import *  # noqa: F401,F403
+from pyNN.standardmodels import StandardCellType as _StandardCellType
+
+from .standardmodels import *  # noqa: F401,F403
+from .standardmodels import IF_curr_exp_ttfs, SpikeSourceArray, StaticSynapse  # noqa: F401
+from .populations import Population, PopulationView, Assembly  # noqa: F401
+from .projections import Projection  # noqa: F401
+from .procedural import (  # noqa: F401
+    setup, end, run, run_until, run_for, reset, initialize, get_current_time, get_time_step,
+    get_min_delay, get_max_delay, num_processes, rank, create, connect, record, record_v,
+    record_gsyn, set,
+)
+from . import simulator, trials  # noqa: F401
+
+__version__ = "0.1.0"
+
+
+def list_standard_models():
+    """Names of the standard cell types this backend simulates."""
+    return [name for name, obj in globals().items()
+            if isinstance(obj, type) and issubclass(obj, _StandardCellType)
+            and obj is not _StandardCellType]

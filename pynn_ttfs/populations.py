@@ -1,0 +1,271 @@
+"""Population, PopulationView and Assembly of the pynn_ttfs backend.
+
+Parameters are held per population as numpy arrays under their native names (equal to
+the PyNN names, in PyNN units). Every change goes through the cell type's validation
+first, so an invalid value (say an unsupported tau ratio) raises
+InvalidParameterValueError and leaves the population unchanged.
+"""
+from __future__ import annotations
+
+import numpy as np
+from lazyarray import larray as LazyArray
+from pyNN import common, errors
+from pyNN.parameters import ParameterSpace, Sequence, simplify
+from pyNN.standardmodels import StandardCellType
+
+from . import simulator
+from .backends.graph import LIF, SOURCE, PopulationSpec
+from .recording import Recorder
+from .standardmodels import IF_curr_exp_ttfs, SpikeSourceArray, check_spike_times
+
+
+def _is_ttfs(celltype) -> bool:
+    return isinstance(celltype, IF_curr_exp_ttfs)
+
+
+def _is_source(celltype) -> bool:
+    return isinstance(celltype, SpikeSourceArray)
+
+
+def _validate(celltype, params: dict, old_params: dict = None) -> None:
+    """Raise InvalidParameterValueError unless ``params`` (name -> array) are valid."""
+    if _is_ttfs(celltype):
+        IF_curr_exp_ttfs.validate_arrays(params)
+    elif _is_source(celltype):
+        t_now = simulator.state.t
+        old = None if old_params is None else old_params["spike_times"]
+        for i, seq in enumerate(params["spike_times"]):
+            times = check_spike_times(seq, where=f" of neuron {i}")
+            if t_now > 0 and old is not None:
+                # the past is fixed: spikes before now must be those already delivered
+                past_old = check_spike_times(old[i])
+                past_old, past_new = past_old[past_old < t_now], times[times < t_now]
+                if not np.array_equal(past_old, past_new):
+                    raise errors.InvalidParameterValueError(
+                        f"SpikeSourceArray spike_times of neuron {i} must not change the past: "
+                        f"times before the current time t = {t_now} ms are {past_new}, were "
+                        f"{past_old}; call reset() first or give only times >= {t_now} ms")
+
+
+def _get_parameters(pop, names):
+    """Standard parameters from the native ones (shared by Population and PopulationView)."""
+    celltype = pop.celltype
+    if isinstance(celltype, StandardCellType):
+        if any(name in celltype.computed_parameters() for name in names):
+            native_names = celltype.get_native_names()
+        else:
+            native_names = celltype.get_native_names(*names)
+        return celltype.reverse_translate(pop._get_native_parameters(*native_names))
+    return pop._get_native_parameters(*names)
+
+
+def _check_initial_values(pop, variable, values: np.ndarray, v_rest: np.ndarray) -> None:
+    if not _is_ttfs(pop.celltype):
+        return
+    if variable == "v":
+        if not np.allclose(values, v_rest, rtol=0, atol=1e-9):
+            raise errors.InvalidParameterValueError(
+                "IF_curr_exp_ttfs starts every trial from rest: the initial value of v must "
+                f"equal v_rest ({simplify(v_rest)} mV), got {simplify(values)} mV")
+    elif variable in ("isyn_exc", "isyn_inh"):
+        if np.any(values != 0):
+            raise errors.InvalidParameterValueError(
+                f"IF_curr_exp_ttfs starts every trial from rest: the initial value of "
+                f"{variable} must be 0 nA, got {simplify(values)}")
+    else:
+        raise errors.InvalidParameterValueError(
+            f"IF_curr_exp_ttfs has no state variable {variable!r} (v, isyn_exc, isyn_inh)")
+
+
+class Assembly(common.Assembly):
+    _simulator = simulator
+
+
+class PopulationView(common.PopulationView):
+    _assembly_class = Assembly
+    _simulator = simulator
+
+    def _get_parameters(self, *names):
+        return _get_parameters(self, names)
+
+    def _native_array(self, name) -> np.ndarray:
+        return self.parent._native_array(name)[self.mask]
+
+    def _get_native_parameters(self, *names):
+        values = {name: simplify(self._native_array(name)) for name in names}
+        return ParameterSpace(values, shape=(self.size,))
+
+    def _set_parameters(self, parameter_space):
+        parameter_space.evaluate(simplify=False)
+        root, index = self.grandparent, self.index_in_grandparent(np.arange(self.size))
+        root._assign_parameters({name: value for name, value in parameter_space.items()}, index)
+
+    def _set_initial_value_array(self, variable, initial_values):
+        root = self.grandparent
+        index = self.index_in_grandparent(np.arange(self.size))
+        values = np.broadcast_to(np.asarray(initial_values.evaluate(simplify=False), float), (self.size,))
+        if _is_ttfs(root.celltype):
+            _check_initial_values(self, variable, values, root._native_array("v_rest")[index])
+        stored = root.initial_values.get(variable)
+        full = (np.broadcast_to(np.asarray(stored.evaluate(simplify=False), float), (root.size,)).copy()
+                if stored is not None else np.zeros(root.size))
+        full[index] = values
+        root.initial_values[variable] = LazyArray(full, shape=(root.size,), dtype=float)
+
+    def initialize(self, **initial_values):
+        # The base class stores into self.initial_values, which a view does not have.
+        for variable, value in initial_values.items():
+            self._set_initial_value_array(variable, LazyArray(value, shape=(self.size,), dtype=float))
+
+    def _get_view(self, selector, label=None):
+        return PopulationView(self, selector, label)
+
+
+class Population(common.Population):
+    __doc__ = common.Population.__doc__
+    _simulator = simulator
+    _recorder_class = Recorder
+    _assembly_class = Assembly
+
+    def __init__(self, size, cellclass, cellparams=None, structure=None, initial_values={},
+                 label=None):
+        self._constructing = True
+        self._user_initial = set(initial_values)
+        common.Population.__init__(self, size, cellclass, cellparams, structure,
+                                   initial_values, label)
+        self._constructing = False
+        if _is_ttfs(self.celltype) and "v" not in initial_values:
+            # the default initial v is v_rest (each trial starts from rest)
+            self.initial_values["v"] = LazyArray(self._native_array("v_rest").copy(),
+                                                 shape=(self.size,), dtype=float)
+
+    # -- cells and parameters ---------------------------------------------------------
+    def _create_cells(self):
+        state = simulator.state
+        id_range = np.arange(state.id_counter, state.id_counter + self.size)
+        self.all_cells = np.array([simulator.ID(i) for i in id_range], dtype=simulator.ID)
+        self._mask_local = np.ones((self.size,), bool)
+        for cell in self.all_cells:
+            cell.parent = self
+        state.id_counter += self.size
+        parameter_space = self.celltype.native_parameters
+        parameter_space.shape = (self.size,)
+        parameter_space.evaluate(simplify=False)
+        params = {}
+        for name, value in parameter_space.items():
+            params[name] = self._as_array(name, value)
+        _validate(self.celltype, params)
+        self._parameters = params
+        self._version = 0
+        state.register_population(self)
+
+    def _as_array(self, name, value):
+        if _is_source(self.celltype):
+            out = np.empty(self.size, dtype=object)
+            values = value if isinstance(value, np.ndarray) and value.dtype == object else [value] * self.size
+            for i, seq in enumerate(values):
+                out[i] = seq if isinstance(seq, Sequence) else Sequence(np.asarray(seq, float))
+            return out
+        return np.array(np.broadcast_to(np.asarray(value, dtype=float), (self.size,)))
+
+    def _native_array(self, name) -> np.ndarray:
+        return self._parameters[name]
+
+    def _assign_parameters(self, values: dict, index=None) -> None:
+        """Validate, then store native ``values`` (name -> array for ``index`` or all)."""
+        candidate = dict(self._parameters)
+        sl = slice(None) if index is None else index
+        n = self.size if index is None else len(index)
+        for name, value in values.items():
+            if name not in candidate:
+                raise errors.NonExistentParameterError(
+                    name, self.celltype.__class__.__name__, self.celltype.get_parameter_names())
+            new = candidate[name].copy()
+            if _is_source(self.celltype):
+                arr = np.empty(n, dtype=object)
+                vals = value if isinstance(value, np.ndarray) and value.dtype == object else [value] * n
+                for i, seq in enumerate(vals):
+                    arr[i] = seq if isinstance(seq, Sequence) else Sequence(np.asarray(seq, float))
+                new[sl] = arr
+            else:
+                new[sl] = np.broadcast_to(np.asarray(value, dtype=float), (n,))
+            candidate[name] = new
+        _validate(self.celltype, candidate, self._parameters)
+        old_v_rest = self._parameters.get("v_rest")
+        self._parameters = candidate
+        self._version += 1
+        if _is_ttfs(self.celltype) and "v_rest" in values and "v" in self.initial_values:
+            # initial v follows v_rest where it was at rest before
+            v0 = np.broadcast_to(np.asarray(self.initial_values["v"].evaluate(simplify=False), float),
+                                 (self.size,)).copy()
+            at_rest = np.isclose(v0, old_v_rest, rtol=0, atol=1e-9)
+            v0[at_rest] = candidate["v_rest"][at_rest]
+            self.initial_values["v"] = LazyArray(v0, shape=(self.size,), dtype=float)
+
+    def _get_parameters(self, *names):
+        return _get_parameters(self, names)
+
+    def _get_native_parameters(self, *names):
+        return ParameterSpace({name: simplify(self._parameters[name]) for name in names},
+                              shape=(self.size,))
+
+    def _set_parameters(self, parameter_space):
+        parameter_space.evaluate(simplify=False)
+        self._assign_parameters({name: value for name, value in parameter_space.items()})
+
+    def _set_initial_value_array(self, variable, initial_values):
+        if self._constructing and variable not in self._user_initial:
+            return  # class defaults; v is replaced by v_rest after construction
+        values = np.broadcast_to(np.asarray(initial_values.evaluate(simplify=False), float), (self.size,))
+        if _is_ttfs(self.celltype):
+            _check_initial_values(self, variable, values, self._native_array("v_rest"))
+
+    def _get_view(self, selector, label=None):
+        return PopulationView(self, selector, label)
+
+    # -- what the simulator needs -----------------------------------------------------
+    def _records_v(self) -> bool:
+        from pyNN.recording import Variable
+        return bool(self.recorder.recorded.get(Variable("v", None, None)))
+
+    def _population_spec(self, label: str) -> PopulationSpec:
+        if _is_ttfs(self.celltype):
+            p = self._parameters
+            return PopulationSpec(label, self.size, LIF, {
+                "tau_syn": p["tau_syn_E"].astype(float), "tau_m": p["tau_m"].astype(float),
+                "cm": p["cm"].astype(float), "v_rest": p["v_rest"].astype(float),
+                "v_thresh": p["v_thresh"].astype(float),
+            })
+        if _is_source(self.celltype):
+            return PopulationSpec(label, self.size, SOURCE)
+        raise errors.InvalidModelError(f"pynn_ttfs cannot simulate cell type {self.celltype}")
+
+    def _spike_arrays(self):
+        """(neuron index array, time array) of all spike times of a SpikeSourceArray (ms)."""
+        seqs = self._parameters["spike_times"]
+        times = [np.asarray(s.value, float).ravel() for s in seqs]
+        counts = np.array([t.size for t in times], dtype=np.int64)
+        index = np.repeat(np.arange(self.size), counts)
+        return index, (np.concatenate(times) if times else np.zeros(0))
+
+    def _trial_spikes(self, first: int, n_trials: int, trial_duration) -> np.ndarray:
+        """Spike times per trial relative to the trial start: (n_trials, size, k), inf padded."""
+        index, times = self._spike_arrays()
+        if trial_duration is None:
+            trial = np.zeros(times.shape, dtype=np.int64)
+            rel = times
+        else:
+            trial = np.floor(times / trial_duration + 1e-9).astype(np.int64)
+            rel = times - trial * trial_duration
+            rel = np.where(rel < 0, 0.0, rel)  # times within 1e-9 ms below a boundary
+            trial -= first
+        keep = (trial >= 0) & (trial < n_trials)
+        index, trial, rel = index[keep], trial[keep], rel[keep]
+        key = trial * self.size + index
+        order = np.lexsort((rel, key))
+        key, rel, trial, index = key[order], rel[order], trial[order], index[order]
+        position = np.arange(key.size) - np.searchsorted(key, key, side="left")
+        width = int(position.max()) + 1 if position.size else 1
+        out = np.full((n_trials, self.size, width), np.inf)
+        out[trial, index, position] = rel
+        return out

@@ -1,0 +1,81 @@
+"""Control functions (setup, run, reset, end, state queries) and PyNN's procedural API
+(create, connect, record, set, initialize) for the pynn_ttfs backend."""
+from __future__ import annotations
+
+import math
+
+from pyNN import common
+from pyNN.common.control import DEFAULT_MIN_DELAY, DEFAULT_TIMESTEP
+from pyNN.connectors import FixedProbabilityConnector
+from pyNN.recording import get_io
+
+from . import simulator
+from .populations import Population
+from .projections import Projection
+from .standardmodels import StaticSynapse
+
+_DTYPES = ("float32", "float64")
+
+
+def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay="auto",
+          backend="software", device="cpu", dtype="float64", trial_duration=None, **extra):
+    """Start a new simulation; any existing network is discarded.
+
+    ``timestep`` (ms): sampling interval of recorded membrane potentials (spike times are
+    exact, not on a grid). ``min_delay`` (ms, default = timestep): the delay of synapses
+    created without one; any delay >= 0 is simulated exactly. ``backend``: substrate name
+    ("software" or "bss2"); ``device`` ("cpu", "cuda") and ``dtype`` ("float32",
+    "float64") go to the substrate, and so do the other keyword arguments its constructor
+    accepts (e.g. ``chip_seed``); the rest (``threads=``, ``verbosity=``...) are ignored.
+    ``trial_duration`` (ms): run time-multiplexed trials of this length, each from rest
+    (None: the whole segment is one trial), see :mod:`pynn_ttfs.trials`.
+    """
+    if not timestep > 0:
+        raise ValueError(f"timestep must be > 0 ms, got {timestep}")
+    if trial_duration is not None and not (float(trial_duration) > 0 and math.isfinite(trial_duration)):
+        raise ValueError(f"trial_duration must be a finite number > 0 ms or None, got {trial_duration}")
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+    common.setup(timestep, min_delay, max_delay=max_delay, **extra)
+    from .backends import substrate_class
+    substrate_class(backend)  # unknown backend names fail here, with the list of names
+    state = simulator.state
+    state.clear()
+    state.dt = float(timestep)
+    state.min_delay = float(timestep) if min_delay == "auto" else float(min_delay)
+    state.max_delay = math.inf if max_delay == "auto" else float(max_delay)
+    state.trial_duration = None if trial_duration is None else float(trial_duration)
+    state.substrate_name = backend
+    state.substrate_options = dict(extra, device=device, dtype=dtype)
+    state.substrate = None
+    state.substrate = state.get_substrate()
+    state.mpi_rank, state.num_processes = 0, 1
+    return rank()
+
+
+def end(compatible_output=True):
+    """Write the files requested with record(..., to_file=...) and finish."""
+    for population, variables, filename in simulator.state.write_on_end:
+        population.write_data(get_io(filename), variables)
+    simulator.state.write_on_end = []
+
+
+run, run_until = common.build_run(simulator)
+run_for = run
+reset = common.build_reset(simulator)
+get_current_time, get_time_step, get_min_delay, get_max_delay, num_processes, rank = \
+    common.build_state_queries(simulator)
+
+create = common.build_create(Population)
+connect = common.build_connect(Projection, FixedProbabilityConnector, StaticSynapse)
+record = common.build_record(simulator)
+set = common.set
+initialize = common.initialize
+
+
+def record_v(source, filename):
+    return record(["v"], source, filename)
+
+
+def record_gsyn(source, filename):
+    raise NotImplementedError("IF_curr_exp_ttfs is current-based: there is no gsyn to record")

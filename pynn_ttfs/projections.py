@@ -1,0 +1,242 @@
+"""Projection of the pynn_ttfs backend: connections held as four parallel numpy arrays
+(pre index, post index, weight in nA, delay in ms), grown geometrically so that large
+connectors (AllToAll 784 x 350) build quickly.
+
+Weights are signed and used as given on either receptor type (tau_syn_E == tau_syn_I, so
+the receptor does not change the dynamics): one projection may mix signs, and PyNN's
+convention (inhibitory receptor, negative weights) works unchanged. A delay shifts the
+arrival time of the presynaptic spike exactly.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+from pyNN import common, errors
+from pyNN.space import Space
+
+from . import simulator
+from .backends.graph import ProjectionSpec
+from .standardmodels import IF_curr_exp_ttfs, StaticSynapse
+
+_MULTI_SYNAPSE_AT = {"sum": (np.add.at, 0.0), "min": (np.minimum.at, np.inf),
+                     "max": (np.maximum.at, -np.inf)}
+
+
+def _celltypes(neurons):
+    if isinstance(neurons, common.Assembly):
+        return [p.celltype for p in neurons.populations]
+    return [neurons.celltype]
+
+
+def _check_weight(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise errors.ConnectionError(f"weight must be a finite number (nA), got {values[~np.isfinite(values)].ravel()[:5]}")
+    return values
+
+
+def _check_delay(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(values) | (values < 0)
+    if np.any(bad):
+        raise errors.ConnectionError(f"delay must be finite and >= 0 ms, got {values[bad].ravel()[:5]}")
+    return values
+
+
+class Connection(common.Connection):
+    """A view of one connection of a projection; setting weight/delay writes through."""
+
+    def __init__(self, projection, position: int):
+        self._projection = projection
+        self._position = position
+
+    @property
+    def presynaptic_index(self) -> int:
+        return int(self._projection._pre_index[self._position])
+
+    @property
+    def postsynaptic_index(self) -> int:
+        return int(self._projection._post_index[self._position])
+
+    @property
+    def weight(self) -> float:
+        return float(self._projection._weight[self._position])
+
+    @weight.setter
+    def weight(self, value):
+        self._projection._weight[self._position] = _check_weight(value)
+
+    @property
+    def delay(self) -> float:
+        return float(self._projection._delay[self._position])
+
+    @delay.setter
+    def delay(self, value):
+        self._projection._delay[self._position] = _check_delay(value)
+
+    def as_tuple(self, *attribute_names):
+        return tuple(getattr(self, name) for name in attribute_names)
+
+
+class Projection(common.Projection):
+    __doc__ = common.Projection.__doc__
+    _simulator = simulator
+    _static_synapse_class = StaticSynapse
+
+    def __init__(self, presynaptic_population, postsynaptic_population, connector,
+                 synapse_type=None, source=None, receptor_type=None, space=Space(), label=None):
+        for celltype in _celltypes(postsynaptic_population):
+            if not isinstance(celltype, IF_curr_exp_ttfs):
+                raise errors.ConnectionError(
+                    f"the postsynaptic cells of a projection must be IF_curr_exp_ttfs, "
+                    f"got {celltype.__class__.__name__}")
+        if synapse_type is not None and not isinstance(synapse_type, StaticSynapse):
+            raise errors.ConnectionError(
+                f"pynn_ttfs supports only StaticSynapse, got {synapse_type.__class__.__name__}")
+        common.Projection.__init__(self, presynaptic_population, postsynaptic_population,
+                                   connector, synapse_type, source, receptor_type, space, label)
+        self._n = 0
+        self._pre_index = np.zeros(0, dtype=np.int64)
+        self._post_index = np.zeros(0, dtype=np.int64)
+        self._weight = np.zeros(0)
+        self._delay = np.zeros(0)
+        connector.connect(self)
+        self._shrink()
+        simulator.state.register_projection(self)
+
+    # -- storage ----------------------------------------------------------------------
+    def _reserve(self, extra: int) -> None:
+        need = self._n + extra
+        if need > self._pre_index.size:
+            capacity = max(need, 2 * self._pre_index.size, 64)
+            for name in ("_pre_index", "_post_index", "_weight", "_delay"):
+                old = getattr(self, name)
+                new = np.zeros(capacity, dtype=old.dtype)
+                new[:self._n] = old[:self._n]
+                setattr(self, name, new)
+
+    def _shrink(self) -> None:
+        for name in ("_pre_index", "_post_index", "_weight", "_delay"):
+            setattr(self, name, getattr(self, name)[:self._n].copy())
+
+    def _convergent_connect(self, presynaptic_indices, postsynaptic_index,
+                            location_selector=None, **connection_parameters):
+        if location_selector is not None:
+            raise NotImplementedError("pynn_ttfs neurons are single-compartment (no location_selector)")
+        if len(presynaptic_indices) and isinstance(presynaptic_indices[0], common.IDMixin):
+            presynaptic_indices = self.pre.id_to_index(np.asarray(presynaptic_indices, dtype=int))
+        if isinstance(postsynaptic_index, common.IDMixin):
+            postsynaptic_index = self.post.id_to_index(int(postsynaptic_index))
+        pre = np.asarray(presynaptic_indices, dtype=np.int64).ravel()
+        n = pre.size
+        if n == 0:
+            return
+        weight = _check_weight(connection_parameters.get("weight", 0.0))
+        delay = connection_parameters.get("delay")
+        delay = _check_delay(simulator.state.min_delay if delay is None else delay)
+        self._reserve(n)
+        sl = slice(self._n, self._n + n)
+        self._pre_index[sl] = pre
+        self._post_index[sl] = int(postsynaptic_index)
+        self._weight[sl] = np.broadcast_to(weight, (n,))
+        self._delay[sl] = np.broadcast_to(delay, (n,))
+        self._n += n
+        unknown = set(connection_parameters) - {"weight", "delay"}
+        if unknown:
+            raise errors.ConnectionError(f"StaticSynapse has no parameters {sorted(unknown)}")
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)):
+            if not -self._n <= i < self._n:
+                raise IndexError(f"connection index {i} out of range for {self._n} connections")
+            return Connection(self, int(i) % self._n)
+        return [Connection(self, int(j)) for j in np.arange(self._n)[i]]
+
+    @property
+    def connections(self) -> List[Connection]:
+        return [Connection(self, j) for j in range(self._n)]
+
+    def _arrays(self) -> Dict[str, np.ndarray]:
+        n = self._n
+        return {"presynaptic_index": self._pre_index[:n], "postsynaptic_index": self._post_index[:n],
+                "weight": self._weight[:n], "delay": self._delay[:n]}
+
+    # -- get / set --------------------------------------------------------------------
+    def _get_attributes_as_list(self, names):
+        arrays = self._arrays()
+        columns = []
+        for name in names:
+            key = {"weights": "weight", "delays": "delay"}.get(name, name)
+            if key not in arrays:
+                raise errors.NonExistentParameterError(name, "StaticSynapse", ["weight", "delay"])
+            columns.append(arrays[key].tolist())
+        return list(zip(*columns))
+
+    def _get_attributes_as_arrays(self, names, multiple_synapses="sum"):
+        arrays = self._arrays()
+        pre, post = arrays["presynaptic_index"], arrays["postsynaptic_index"]
+        shape = (self.pre.size, self.post.size)
+        absent = np.ones(shape, bool)
+        absent[pre, post] = False
+        result = []
+        for name in names:
+            key = {"weights": "weight", "delays": "delay"}.get(name, name)
+            if key not in ("weight", "delay"):
+                raise errors.NonExistentParameterError(name, "StaticSynapse", ["weight", "delay"])
+            values = arrays[key]
+            if multiple_synapses in _MULTI_SYNAPSE_AT:
+                accumulate, start = _MULTI_SYNAPSE_AT[multiple_synapses]
+                out = np.full(shape, start)
+                accumulate(out, (pre, post), values)
+            elif multiple_synapses == "last":
+                out = np.zeros(shape)
+                out[pre, post] = values  # numpy keeps the last of repeated indices
+            elif multiple_synapses == "first":
+                out = np.zeros(shape)
+                out[pre[::-1], post[::-1]] = values[::-1]
+            else:
+                raise ValueError("multiple_synapses must be one of 'sum', 'min', 'max', 'first', "
+                                 f"'last', got {multiple_synapses!r}")
+            out[absent] = np.nan
+            result.append(out)
+        return result
+
+    def _set_attributes(self, parameter_space):
+        arrays = self._arrays()
+        pre, post = arrays["presynaptic_index"], arrays["postsynaptic_index"]
+        updates = {}
+        for name in parameter_space.keys():
+            if name not in ("weight", "delay"):
+                raise errors.NonExistentParameterError(name, "StaticSynapse", ["weight", "delay"])
+            larr = parameter_space[name]
+            if larr.is_homogeneous:
+                value = np.asarray(larr.evaluate(simplify=True), dtype=float)
+            else:
+                value = np.asarray(larr.evaluate(simplify=False), dtype=float)[pre, post]
+            updates[name] = _check_weight(value) if name == "weight" else _check_delay(value)
+        for name, value in updates.items():  # all validated before any is written
+            target = self._weight if name == "weight" else self._delay
+            target[:self._n] = np.broadcast_to(value, (self._n,))
+
+    # -- what the simulator needs -----------------------------------------------------
+    def _projection_specs(self, labels) -> List[ProjectionSpec]:
+        """This projection as graph projections between top-level populations."""
+        state = simulator.state
+        arrays = self._arrays()
+        pre_pos, pre_local = state.locate_ids(self.pre.all_cells.astype(np.int64)[arrays["presynaptic_index"]])
+        post_pos, post_local = state.locate_ids(self.post.all_cells.astype(np.int64)[arrays["postsynaptic_index"]])
+        specs = []
+        pairs = np.unique(np.stack([pre_pos, post_pos], axis=1), axis=0) if self._n else []
+        for a, b in pairs:
+            sel = (pre_pos == a) & (post_pos == b)
+            pre_pop, post_pop = state.populations[a], state.populations[b]
+            specs.append(ProjectionSpec(
+                label=str(self.label), pre=labels[pre_pop], post=labels[post_pop],
+                pre_index=pre_local[sel].astype(np.int64), post_index=post_local[sel].astype(np.int64),
+                weight=arrays["weight"][sel].astype(float), delay=arrays["delay"][sel].astype(float),
+            ))
+        return specs

@@ -1,0 +1,244 @@
+"""Simulator state of the pynn_ttfs backend: compiles the PyNN network into a
+``NetworkGraph``, runs it on the substrate trial by trial, and keeps the results of the
+current segment for the recorders.
+
+Time model (see :mod:`pynn_ttfs.trials`): a segment (from t = 0 to the next ``reset()``)
+is cut into trials of ``trial_duration`` ms (``None``: the whole segment is one trial).
+Each trial starts from rest; its result is the closed-form first-spike time of every
+neuron given the source spikes inside that trial. ``run_until(t)`` computes only the
+trials that overlap the new interval, so results already recorded never change
+(``run(x + y)`` equals ``run(x); run(y)``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional
+
+import numpy as np
+from pyNN import common, errors
+
+from .backends.graph import LIF, SOURCE, NetworkGraph, PopulationSpec, ProjectionSpec, TrialInput
+
+name = "pynn_ttfs"
+
+# Tolerance (ms) when comparing times with trial boundaries and sample grids.
+_TIME_EPS = 1e-9
+
+
+class ID(int, common.IDMixin):
+    def __init__(self, n):
+        int.__init__(n)
+        common.IDMixin.__init__(self)
+
+
+class SegmentResults:
+    """What has been computed in the current segment, up to ``t_done`` (ms)."""
+
+    def __init__(self):
+        self.t_done = 0.0
+        # population -> (n_trials, size) absolute first-spike times (ms), inf = none yet
+        self.spike_times: Dict[object, np.ndarray] = {}
+        # population -> (n_samples, size) membrane potential (mV) on its sampling grid
+        self.v: Dict[object, np.ndarray] = {}
+        self.v_interval: Dict[object, float] = {}
+
+
+class State(common.control.BaseState):
+    def __init__(self):
+        common.control.BaseState.__init__(self)
+        self.mpi_rank = 0
+        self.num_processes = 1
+        self.dt = 0.1
+        self.min_delay = 0.1
+        self.max_delay = math.inf
+        self.trial_duration: Optional[float] = None
+        self.substrate = None
+        self.substrate_name = "software"
+        self.substrate_options: Dict[str, object] = {"device": "cpu", "dtype": "float64"}
+        self.clear()
+
+    # -- network bookkeeping -------------------------------------------------------
+    def clear(self):
+        self.recorders = set()
+        self.populations: List[object] = []  # top-level Population objects, creation order
+        self.projections: List[object] = []
+        self.id_counter = 0
+        self.segment_counter = -1
+        self.write_on_end = []
+        self.reset()
+
+    def reset(self):
+        """Back to t = 0 and a new segment; network and parameters are kept."""
+        self.running = False
+        self.t = 0.0
+        self.t_start = 0.0
+        self.segment_counter += 1
+        self.results = SegmentResults()
+
+    def register_population(self, population) -> None:
+        self.populations.append(population)
+
+    def register_projection(self, projection) -> None:
+        self.projections.append(projection)
+
+    def get_substrate(self):
+        if self.substrate is None:
+            from .backends import get_substrate
+            self.substrate = get_substrate(self.substrate_name, **self.substrate_options)
+        return self.substrate
+
+    # -- index mapping -------------------------------------------------------------
+    def locate_ids(self, ids: np.ndarray):
+        """Global cell IDs -> (population position in self.populations, index within it)."""
+        firsts = np.array([int(p.first_id) for p in self.populations], dtype=np.int64)
+        order = np.argsort(firsts)
+        ids = np.asarray(ids, dtype=np.int64)
+        slot = np.searchsorted(firsts[order], ids, side="right") - 1
+        pop_pos = order[slot]
+        return pop_pos, ids - firsts[pop_pos]
+
+    # -- graph -----------------------------------------------------------------------
+    def graph_labels(self) -> Dict[object, str]:
+        labels, used = {}, set()
+        for i, pop in enumerate(self.populations):
+            label = pop.label if pop.label not in used else f"{pop.label}#{i}"
+            used.add(label)
+            labels[pop] = label
+        return labels
+
+    def build_graph(self) -> NetworkGraph:
+        """The network as a NetworkGraph (ms, nA, nF, mV); raises ValueError for cycles."""
+        labels = self.graph_labels()
+        graph = NetworkGraph()
+        for pop in self.populations:
+            graph.add_population(pop._population_spec(labels[pop]))
+        for prj in self.projections:
+            for spec in prj._projection_specs(labels):
+                graph.add_projection(spec)
+        graph.topological_order()  # a recurrent network fails here, before any work
+        return graph
+
+    # -- running -----------------------------------------------------------------------
+    def run(self, simtime):
+        self.run_until(self.t + simtime)
+
+    def run_until(self, tstop):
+        tstop = float(tstop)
+        if tstop < self.t:
+            tstop = self.t  # build_run already rejected real steps back in time
+        if self.trial_duration is not None and not self.trial_duration > 0:
+            raise ValueError(f"trial_duration must be > 0 ms or None, got {self.trial_duration}")
+        self._compute(self.t, tstop)
+        self.t = tstop
+        self.results.t_done = tstop
+        self.running = True
+
+    def _trial_index(self, times: np.ndarray) -> np.ndarray:
+        if self.trial_duration is None:
+            return np.zeros(np.shape(times), dtype=np.int64)
+        return np.floor(np.asarray(times) / self.trial_duration + _TIME_EPS).astype(np.int64)
+
+    def _compute(self, t_old: float, tstop: float) -> None:
+        graph = self.build_graph()
+        labels = self.graph_labels()
+        D = self.trial_duration
+        if D is None:
+            first, last = 0, 0
+        else:
+            first = int(math.floor(t_old / D + _TIME_EPS))
+            last = max(int(math.ceil(tstop / D - _TIME_EPS)) - 1, first)
+        n_new = last - first + 1
+        trial_starts = np.zeros(1) if D is None else (np.arange(first, last + 1) * D)
+        lif_pops = [p for p in self.populations if graph.populations[labels[p]].kind == LIF]
+        v_pops = [p for p in lif_pops if p._records_v()]
+
+        # v sample grid of this run, per recorded population
+        samples = {}
+        for pop in v_pops:
+            interval = float(pop.recorder.sampling_interval)
+            stored = self.results.v.get(pop)
+            n_done = 0 if stored is None else stored.shape[0]
+            n_total = int(math.floor(tstop / interval + _TIME_EPS)) + 1
+            abs_times = np.arange(n_done, n_total) * interval
+            trial = self._trial_index(abs_times)
+            rel = abs_times - (0.0 if D is None else trial * D)
+            samples[pop] = (n_done, n_total, interval, trial, np.round(rel, 9))
+
+        spikes_new: Dict[object, np.ndarray] = {}
+        v_free: Dict[object, np.ndarray] = {}
+        sources = [p for p in self.populations if graph.populations[labels[p]].kind == SOURCE]
+        if lif_pops:
+            if sources and tstop > 0:
+                trial_input = TrialInput({
+                    labels[p]: p._trial_spikes(first, n_new, D) for p in sources})
+                rel_all = (np.unique(np.concatenate([s[4] for s in samples.values()]))
+                           if samples else None)
+                result = self.get_substrate().run(
+                    graph, trial_input,
+                    sample_times_ms=rel_all,
+                    record_v=[labels[p] for p in v_pops],
+                )
+                for pop in lif_pops:
+                    rel_t = np.asarray(result.first_spike_times[labels[pop]], dtype=float)
+                    spikes_new[pop] = rel_t + trial_starts[:, None]
+                    if pop in samples:
+                        v_free[pop] = (rel_all, np.asarray(result.membrane_potential[labels[pop]]))
+            else:  # no input can ever arrive: every neuron stays at rest, silent
+                for pop in lif_pops:
+                    spikes_new[pop] = np.full((n_new, pop.size), np.inf)
+
+        for pop in lif_pops:
+            self._merge_spikes(pop, first, spikes_new[pop], t_old, tstop, D)
+        for pop in v_pops:
+            self._append_v(pop, first, samples[pop], v_free.get(pop))
+
+    def _merge_spikes(self, pop, first, new_abs, t_old, tstop, D) -> None:
+        new_abs = new_abs.copy()
+        n_new = new_abs.shape[0]
+        if D is not None:
+            ends = (np.arange(first, first + n_new) + 1) * D
+            new_abs[new_abs >= ends[:, None] - _TIME_EPS] = np.inf  # belongs to no trial
+        new_abs[new_abs > tstop + _TIME_EPS] = np.inf  # has not happened yet
+        stored = self.results.spike_times.get(pop)
+        if stored is None:
+            stored = np.full((0, pop.size), np.inf)
+        merged = np.full((first + n_new, pop.size), np.inf)
+        keep = min(stored.shape[0], first)
+        merged[:keep] = stored[:keep]
+        if stored.shape[0] > first:  # the trial that straddles t_old: the past is fixed
+            old = stored[first]
+            late = np.where(new_abs[0] > t_old + _TIME_EPS, new_abs[0], np.inf)
+            new_abs[0] = np.where(np.isfinite(old), old, late)
+        merged[first:] = new_abs
+        self.results.spike_times[pop] = merged
+
+    def _append_v(self, pop, first, sample_info, free) -> None:
+        n_done, n_total, interval, trial, rel = sample_info
+        params = pop._parameters
+        v_rest = np.broadcast_to(np.asarray(params["v_rest"], float), (pop.size,))
+        v_reset = np.broadcast_to(np.asarray(params["v_reset"], float), (pop.size,))
+        new = np.empty((n_total - n_done, pop.size))
+        new[:] = v_rest
+        if free is not None and new.shape[0]:
+            rel_all, potentials = free
+            local_trial = trial - first
+            inside = local_trial < potentials.shape[0]  # a sample at tstop may open a trial
+            column = np.searchsorted(rel_all, rel)
+            new[inside] = potentials[local_trial[inside], column[inside]]
+        spikes = self.results.spike_times[pop]
+        D = self.trial_duration
+        if new.shape[0]:
+            safe_trial = np.minimum(trial, spikes.shape[0] - 1)
+            spike_abs = spikes[safe_trial]  # (samples, size)
+            abs_times = np.arange(n_done, n_total) * interval
+            in_trial = trial < spikes.shape[0]
+            after = (abs_times[:, None] >= spike_abs - _TIME_EPS) & in_trial[:, None]
+            new = np.where(after, v_reset[None, :], new)
+            if D is not None:  # every trial starts at rest
+                new[np.isclose(rel, 0.0, atol=_TIME_EPS)] = v_rest
+        stored = self.results.v.get(pop)
+        self.results.v[pop] = new if stored is None else np.concatenate([stored, new])
+        self.results.v_interval[pop] = interval
+
+
+state = State()
