@@ -11,7 +11,7 @@ import numpy as np
 from lazyarray import larray as LazyArray
 from pyNN import common, errors
 from pyNN.parameters import ParameterSpace, Sequence, simplify
-from pyNN.standardmodels import StandardCellType
+from pyNN.standardmodels import ModelNotAvailable, StandardCellType
 
 from . import simulator
 from .backends.graph import LIF, SOURCE, PopulationSpec
@@ -27,24 +27,17 @@ def _is_source(celltype) -> bool:
     return isinstance(celltype, SpikeSourceArray)
 
 
-def _validate(celltype, params: dict, old_params: dict = None) -> None:
-    """Raise InvalidParameterValueError unless ``params`` (name -> array) are valid."""
+def _validate(celltype, params: dict) -> None:
+    """Raise InvalidParameterValueError unless ``params`` (name -> array) are valid.
+
+    SpikeSourceArray: new spike times before the current time are ignored (already past);
+    the spikes delivered so far stay as they were (PyNN semantics).
+    """
     if _is_ttfs(celltype):
         IF_curr_exp_ttfs.validate_arrays(params)
     elif _is_source(celltype):
-        t_now = simulator.state.t
-        old = None if old_params is None else old_params["spike_times"]
         for i, seq in enumerate(params["spike_times"]):
-            times = check_spike_times(seq, where=f" of neuron {i}")
-            if t_now > 0 and old is not None:
-                # the past is fixed: spikes before now must be those already delivered
-                past_old = check_spike_times(old[i])
-                past_old, past_new = past_old[past_old < t_now], times[times < t_now]
-                if not np.array_equal(past_old, past_new):
-                    raise errors.InvalidParameterValueError(
-                        f"SpikeSourceArray spike_times of neuron {i} must not change the past: "
-                        f"times before the current time t = {t_now} ms are {past_new}, were "
-                        f"{past_old}; call reset() first or give only times >= {t_now} ms")
+            check_spike_times(seq, where=f" of neuron {i}")
 
 
 def _get_parameters(pop, names):
@@ -129,6 +122,8 @@ class Population(common.Population):
 
     def __init__(self, size, cellclass, cellparams=None, structure=None, initial_values={},
                  label=None):
+        if isinstance(cellclass, type) and issubclass(cellclass, ModelNotAvailable):
+            cellclass(**(cellparams or {}))  # raises NotImplementedError naming the model
         self._constructing = True
         self._user_initial = set(initial_values)
         common.Population.__init__(self, size, cellclass, cellparams, structure,
@@ -190,7 +185,7 @@ class Population(common.Population):
             else:
                 new[sl] = np.broadcast_to(np.asarray(value, dtype=float), (n,))
             candidate[name] = new
-        _validate(self.celltype, candidate, self._parameters)
+        _validate(self.celltype, candidate)
         old_v_rest = self._parameters.get("v_rest")
         self._parameters = candidate
         self._version += 1
@@ -248,9 +243,9 @@ class Population(common.Population):
         index = np.repeat(np.arange(self.size), counts)
         return index, (np.concatenate(times) if times else np.zeros(0))
 
-    def _trial_spikes(self, first: int, n_trials: int, trial_duration) -> np.ndarray:
-        """Spike times per trial relative to the trial start: (n_trials, size, k), inf padded."""
-        index, times = self._spike_arrays()
+    def _trial_spikes(self, index, times, first: int, n_trials: int, trial_duration) -> np.ndarray:
+        """Delivered spikes (neuron ``index``, absolute ``times`` in ms) per trial relative to
+        the trial start: (n_trials, size, k), inf padded."""
         if trial_duration is None:
             trial = np.zeros(times.shape, dtype=np.int64)
             rel = times

@@ -43,6 +43,7 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay="aut
     state.clear()
     state.dt = float(timestep)
     state.min_delay = float(timestep) if min_delay == "auto" else float(min_delay)
+    state.min_delay_auto = min_delay == "auto"
     state.max_delay = math.inf if max_delay == "auto" else float(max_delay)
     state.trial_duration = None if trial_duration is None else float(trial_duration)
     state.substrate_name = backend

@@ -46,12 +46,10 @@ class Recorder(recording.Recorder):
         index = ids - int(pop.first_id)
         t_start, t_now = self._start_time(), state.t
         if pop._parameters.get("spike_times") is not None:  # SpikeSourceArray
-            neuron, times = pop._spike_arrays()
+            neuron, times = state.results.source_spikes.get(pop, (np.zeros(0, np.int64), np.zeros(0)))
             wanted = np.zeros(pop.size, bool)
             wanted[index] = True
-            keep = wanted[neuron] & (times <= t_now + 1e-9) & (times >= t_start - 1e-9)
-            if not state.running:  # nothing has been simulated in this segment yet
-                keep &= False
+            keep = wanted[neuron] & (times >= t_start - 1e-9)
             neuron, times = neuron[keep], times[keep]
         else:
             spikes = state.results.spike_times.get(pop)

@@ -41,6 +41,17 @@ class SegmentResults:
         # population -> (n_samples, size) membrane potential (mV) on its sampling grid
         self.v: Dict[object, np.ndarray] = {}
         self.v_interval: Dict[object, float] = {}
+        # spike source -> (neuron index array, time array) of the spikes delivered so far
+        self.source_spikes: Dict[object, tuple] = {}
+
+    def deliver_source_spikes(self, pop, t_old: float, tstop: float) -> None:
+        """Commit the source's current spike times in [t_old, tstop): later changes of
+        spike_times affect only the future."""
+        index, times = pop._spike_arrays()
+        keep = (times >= t_old - _TIME_EPS) & (times < tstop - _TIME_EPS)
+        old_index, old_times = self.source_spikes.get(pop, (np.zeros(0, np.int64), np.zeros(0)))
+        self.source_spikes[pop] = (np.concatenate([old_index, index[keep]]),
+                                   np.concatenate([old_times, times[keep]]))
 
 
 class State(common.control.BaseState):
@@ -51,6 +62,7 @@ class State(common.control.BaseState):
         self.dt = 0.1
         self.min_delay = 0.1
         self.max_delay = math.inf
+        self.min_delay_auto = False
         self.trial_duration: Optional[float] = None
         self.substrate = None
         self.substrate_name = "software"
@@ -129,6 +141,10 @@ class State(common.control.BaseState):
         if self.trial_duration is not None and not self.trial_duration > 0:
             raise ValueError(f"trial_duration must be > 0 ms or None, got {self.trial_duration}")
         self._compute(self.t, tstop)
+        if self.min_delay_auto:  # like NEST: the smallest delay in the network
+            delays = [prj._delay[:len(prj)].min() for prj in self.projections if len(prj)]
+            if delays:
+                self.min_delay = float(min(delays))
         self.t = tstop
         self.results.t_done = tstop
         self.running = True
@@ -167,10 +183,13 @@ class State(common.control.BaseState):
         spikes_new: Dict[object, np.ndarray] = {}
         v_free: Dict[object, np.ndarray] = {}
         sources = [p for p in self.populations if graph.populations[labels[p]].kind == SOURCE]
-        if lif_pops:
-            if sources and tstop > 0:
+        for pop in sources:
+            self.results.deliver_source_spikes(pop, t_old, tstop)
+        if lif_pops and tstop > t_old:
+            if sources:
                 trial_input = TrialInput({
-                    labels[p]: p._trial_spikes(first, n_new, D) for p in sources})
+                    labels[p]: p._trial_spikes(*self.results.source_spikes[p], first, n_new, D)
+                    for p in sources})
                 rel_all = (np.unique(np.concatenate([s[4] for s in samples.values()]))
                            if samples else None)
                 result = self.get_substrate().run(
@@ -187,7 +206,7 @@ class State(common.control.BaseState):
                 for pop in lif_pops:
                     spikes_new[pop] = np.full((n_new, pop.size), np.inf)
 
-        for pop in lif_pops:
+        for pop in lif_pops if tstop > t_old else []:
             self._merge_spikes(pop, first, spikes_new[pop], t_old, tstop, D)
         for pop in v_pops:
             self._append_v(pop, first, samples[pop], v_free.get(pop))
@@ -198,7 +217,7 @@ class State(common.control.BaseState):
         if D is not None:
             ends = (np.arange(first, first + n_new) + 1) * D
             new_abs[new_abs >= ends[:, None] - _TIME_EPS] = np.inf  # belongs to no trial
-        new_abs[new_abs > tstop + _TIME_EPS] = np.inf  # has not happened yet
+        new_abs[new_abs >= tstop - _TIME_EPS] = np.inf  # not yet: run_until(t) covers [t_old, t)
         stored = self.results.spike_times.get(pop)
         if stored is None:
             stored = np.full((0, pop.size), np.inf)
@@ -207,35 +226,37 @@ class State(common.control.BaseState):
         merged[:keep] = stored[:keep]
         if stored.shape[0] > first:  # the trial that straddles t_old: the past is fixed
             old = stored[first]
-            late = np.where(new_abs[0] > t_old + _TIME_EPS, new_abs[0], np.inf)
+            late = np.where(new_abs[0] >= t_old - _TIME_EPS, new_abs[0], np.inf)
             new_abs[0] = np.where(np.isfinite(old), old, late)
         merged[first:] = new_abs
         self.results.spike_times[pop] = merged
 
     def _append_v(self, pop, first, sample_info, free) -> None:
+        """Append the new v samples (mV) of ``pop``: free potential before the spike,
+        v_reset from the spike to the trial end, v_rest at trial starts. Samples of trials
+        computed before v was recorded are NaN."""
         n_done, n_total, interval, trial, rel = sample_info
         params = pop._parameters
         v_rest = np.broadcast_to(np.asarray(params["v_rest"], float), (pop.size,))
         v_reset = np.broadcast_to(np.asarray(params["v_reset"], float), (pop.size,))
         new = np.empty((n_total - n_done, pop.size))
         new[:] = v_rest
-        if free is not None and new.shape[0]:
+        spikes = self.results.spike_times.get(pop, np.full((0, pop.size), np.inf))
+        if new.shape[0] and free is not None:
             rel_all, potentials = free
             local_trial = trial - first
-            inside = local_trial < potentials.shape[0]  # a sample at tstop may open a trial
+            inside = (local_trial >= 0) & (local_trial < potentials.shape[0])
             column = np.searchsorted(rel_all, rel)
             new[inside] = potentials[local_trial[inside], column[inside]]
-        spikes = self.results.spike_times[pop]
-        D = self.trial_duration
-        if new.shape[0]:
-            safe_trial = np.minimum(trial, spikes.shape[0] - 1)
-            spike_abs = spikes[safe_trial]  # (samples, size)
+            new[local_trial < 0] = np.nan
+        if new.shape[0] and spikes.shape[0]:
+            in_trial = trial < spikes.shape[0]  # a sample at tstop may open a new trial
+            spike_abs = spikes[np.minimum(trial, spikes.shape[0] - 1)]  # (samples, size)
             abs_times = np.arange(n_done, n_total) * interval
-            in_trial = trial < spikes.shape[0]
             after = (abs_times[:, None] >= spike_abs - _TIME_EPS) & in_trial[:, None]
             new = np.where(after, v_reset[None, :], new)
-            if D is not None:  # every trial starts at rest
-                new[np.isclose(rel, 0.0, atol=_TIME_EPS)] = v_rest
+        if new.shape[0] and self.trial_duration is not None:  # every trial starts at rest
+            new[np.isclose(rel, 0.0, atol=_TIME_EPS)] = v_rest
         stored = self.results.v.get(pop)
         self.results.v[pop] = new if stored is None else np.concatenate([stored, new])
         self.results.v_interval[pop] = interval
