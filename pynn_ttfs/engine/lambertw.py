@@ -90,12 +90,17 @@ def lambertw(z: torch.Tensor, branch: int = 0) -> torch.Tensor:
         invalid = below_domain | torch.isnan(z)
     else:
         near = _branch_point_series(-p)
-        mz = torch.clamp(-z, min=torch.finfo(z.dtype).tiny, max=0.25)
+        mz = torch.clamp(-z, min=0.0, max=0.25)
         l1 = torch.log(mz)
         l2 = torch.log(-l1)
         asym = l1 - l2 + l2 / l1
-        guess = torch.where(z < -0.25, near, asym)
-        w = _halley(guess, z)
+        # Away from the branch point iterate on w + ln(-w) = ln(-z): the logarithmic form
+        # stays accurate for tiny (even subnormal) |z| where w*exp(w) - z loses all digits.
+        log_mz = torch.log(torch.clamp(-z, min=0.0))
+        w_log = torch.clamp(asym, max=-1.0 - 1e-3)
+        for _ in range(5):
+            w_log = w_log - (w_log + torch.log(-w_log) - log_mz) / (1.0 + 1.0 / w_log)
+        w = torch.where(z < -0.25, _halley(near, z), w_log)
         w = torch.where(p < series_radius, near, w)
         w = torch.where(z == 0, torch.full_like(w, -math.inf), w)
         invalid = below_domain | (z > 0) | torch.isnan(z)
