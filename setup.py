@@ -30,7 +30,7 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "test": ["pytest", "scipy", "nest-simulator==3.10.0", "nixio"],
+        "test": ["pytest", "scipy", "mpmath", "nest-simulator==3.10.0", "nixio"],
     },
     entry_points={"console_scripts": ["pynn-ttfs=pynn_ttfs.training.cli:main"]},
 )
