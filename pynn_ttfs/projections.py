@@ -192,12 +192,14 @@ class Projection(common.Projection):
                 accumulate, start = _MULTI_SYNAPSE_AT[multiple_synapses]
                 out = np.full(shape, start)
                 accumulate(out, (pre, post), values)
-            elif multiple_synapses == "last":
+            elif multiple_synapses in ("first", "last"):
+                # explicit first/last occurrence of every (pre, post) pair, in creation order
+                linear = pre * shape[1] + post
+                if multiple_synapses == "last":
+                    linear, values = linear[::-1], values[::-1]
+                unique, position = np.unique(linear, return_index=True)
                 out = np.zeros(shape)
-                out[pre, post] = values  # numpy keeps the last of repeated indices
-            elif multiple_synapses == "first":
-                out = np.zeros(shape)
-                out[pre[::-1], post[::-1]] = values[::-1]
+                out.flat[unique] = values[position]
             else:
                 raise ValueError("multiple_synapses must be one of 'sum', 'min', 'max', 'first', "
                                  f"'last', got {multiple_synapses!r}")

@@ -1,0 +1,580 @@
+"""The PyNN module surface of pynn_ttfs: setup/run/reset, populations, every connector,
+projection get/set, delays, DAGs, recording to neo and files."""
+import math
+
+import numpy as np
+import pytest
+import quantities as pq
+from pyNN import errors
+from pyNN.connectors import IndexBasedExpression
+
+import pynn_ttfs as sim
+
+
+# --- an independent reference: first threshold crossing of the analytic potential ------
+def psp(s, tau_syn, tau_m):
+    """Free potential g_L*(u - v_rest) (nA) of a unit weight spike, s ms after arrival."""
+    s = np.asarray(s, float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isclose(tau_m, tau_syn):
+            value = (s / tau_syn) * np.exp(-s / tau_syn)
+        else:
+            value = tau_syn / (tau_m - tau_syn) * (np.exp(-s / tau_m) - np.exp(-s / tau_syn))
+    return np.where(s > 0, value, 0.0)
+
+
+def reference_first_spike(arrivals, weights, tau_syn, tau_m, threshold, t_max):
+    """First time (ms) the free potential reaches ``threshold`` (nA), found on a 1e-4 ms grid
+    and refined by bisection; inf if never before t_max."""
+    arrivals, weights = np.asarray(arrivals, float), np.asarray(weights, float)
+
+    def v(t):
+        return np.sum(weights * psp(t - arrivals, tau_syn, tau_m), axis=-1)
+
+    grid = np.arange(0.0, t_max, 1e-4)
+    values = np.sum(weights[None, :] * psp(grid[:, None] - arrivals[None, :], tau_syn, tau_m), axis=1)
+    above = np.flatnonzero(values >= threshold)
+    if above.size == 0:
+        return np.inf
+    hi = grid[above[0]]
+    lo = hi - 1e-4
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if v(mid) >= threshold else (mid, hi)
+    return hi
+
+
+TTFS = dict(tau_m=5.0, tau_syn_E=5.0, tau_syn_I=5.0, cm=1.0, v_rest=-65.0, v_thresh=-60.0)
+THRESHOLD_NA = 1.0 / 5.0 * 5.0  # g_L (cm/tau_m, uS) * (v_thresh - v_rest) (mV) = 1 nA
+
+
+def first_spikes(pop):
+    """(size,) first recorded spike time of each neuron of ``pop`` (ms), inf = none."""
+    out = np.full(pop.size, np.inf)
+    for train in pop.get_data("spikes").segments[-1].spiketrains:
+        if len(train):
+            out[train.annotations["source_index"]] = float(train.magnitude[0])
+    return out
+
+
+# --- module surface -----------------------------------------------------------------------
+def test_module_surface():
+    names = ["setup", "end", "run", "run_until", "run_for", "reset", "initialize",
+             "get_current_time", "get_time_step", "get_min_delay", "get_max_delay",
+             "num_processes", "rank", "create", "connect", "record", "record_v", "record_gsyn", "set",
+             "Population", "PopulationView", "Assembly", "Projection", "Space", "NumpyRNG",
+             "GSLRNG", "RandomDistribution", "Network", "errors", "random", "space",
+             "AllToAllConnector", "OneToOneConnector", "FixedProbabilityConnector",
+             "FixedNumberPreConnector", "FixedNumberPostConnector", "FixedTotalNumberConnector",
+             "FromListConnector", "FromFileConnector", "DistanceDependentProbabilityConnector",
+             "IndexBasedProbabilityConnector", "ArrayConnector", "CloneConnector",
+             "SmallWorldConnector", "CSAConnector", "IF_curr_exp_ttfs", "SpikeSourceArray",
+             "StaticSynapse", "list_standard_models"]
+    missing = [n for n in names if not hasattr(sim, n)]
+    assert missing == []
+    assert sorted(sim.list_standard_models()) == ["IF_curr_exp_ttfs", "SpikeSourceArray"]
+
+
+def test_setup_accepts_unknown_kwargs_and_sets_state():
+    assert sim.setup(timestep=0.05, min_delay=0.1, threads=2, t_flush=10, verbosity="error") == 0
+    assert sim.get_time_step() == 0.05
+    assert sim.get_min_delay() == 0.1
+    assert sim.get_current_time() == 0.0
+    assert sim.num_processes() == 1 and sim.rank() == 0
+    assert sim.simulator.state.substrate.name == "software"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(backend="nosuch"), "backend must be one of"),
+    (dict(dtype="float16"), "dtype must be one of"),
+    (dict(trial_duration=0.0), "trial_duration must be"),
+    (dict(trial_duration=-5.0), "trial_duration must be"),
+    (dict(timestep=0.0), "timestep must be > 0"),
+])
+def test_setup_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sim.setup(**kwargs)
+
+
+def test_setup_device_reaches_substrate():
+    sim.setup(device="cpu", dtype="float32")
+    assert sim.simulator.state.substrate.describe()["dtype"] == "float32"
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_setup_cuda_runs_on_gpu():
+    sim.setup(device="cuda")
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    out = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=3.0, delay=0.0))
+    out.record("spikes")
+    sim.run(30.0)
+    assert "cuda" in sim.simulator.state.substrate.describe()["device"]
+    assert np.isfinite(first_spikes(out)[0])
+
+
+def test_run_reset_and_time():
+    sim.setup()
+    sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    assert sim.run(10.0) == pytest.approx(10.0)
+    assert sim.run_until(25.0) == pytest.approx(25.0)
+    assert sim.run_for(5.0) == pytest.approx(30.0)
+    with pytest.raises(ValueError, match="in the past"):
+        sim.run_until(10.0)
+    sim.reset()
+    assert sim.get_current_time() == 0.0
+
+
+def test_min_delay_auto_follows_connections():
+    sim.setup(min_delay="auto")
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))
+    out = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.1, delay=0.7))
+    sim.run(5.0)
+    assert sim.get_min_delay() == pytest.approx(0.7)
+
+
+# --- connectors against pyNN.mock -------------------------------------------------------
+def _connector_cases():
+    from pyNN.random import NumpyRNG, RandomDistribution
+    return {
+        "all_to_all": lambda m: m.AllToAllConnector(),
+        "one_to_one": lambda m: m.OneToOneConnector(),
+        "fixed_prob": lambda m: m.FixedProbabilityConnector(0.4, rng=NumpyRNG(seed=11)),
+        "fixed_pre": lambda m: m.FixedNumberPreConnector(3, rng=NumpyRNG(seed=12)),
+        "fixed_post": lambda m: m.FixedNumberPostConnector(2, rng=NumpyRNG(seed=13)),
+        "fixed_total": lambda m: m.FixedTotalNumberConnector(9, rng=NumpyRNG(seed=14)),
+        "from_list": lambda m: m.FromListConnector([(0, 1, 0.5, 1.0), (3, 0, -0.25, 2.0), (5, 5, 0.1, 0.0)],
+                                                   column_names=["weight", "delay"]),
+        "array": lambda m: m.ArrayConnector(np.eye(6, dtype=bool)[::-1]),
+        "index_based": lambda m: m.IndexBasedProbabilityConnector(_Diagonal()),
+        "distance": lambda m: m.DistanceDependentProbabilityConnector("d < 2.5", rng=NumpyRNG(seed=15)),
+        "random_weights": lambda m: m.FixedProbabilityConnector(0.5, rng=NumpyRNG(seed=16)),
+    }
+
+
+class _Diagonal(IndexBasedExpression):
+    """Index-based probability: 1 on i == j or i == j + 1."""
+
+    def __call__(self, i, j):
+        return ((i == j) | (i == j + 1)).astype(float)
+
+
+@pytest.mark.parametrize("case", sorted(_connector_cases()))
+def test_connectors_match_pynn_mock(case):
+    import pyNN.mock as mock
+    from pyNN.random import NumpyRNG, RandomDistribution
+    from pyNN.standardmodels.synapses import StaticSynapse as _Base  # noqa: F401
+
+    def build(backend, celltype):
+        backend.setup(timestep=0.1, min_delay=0.1)
+        pre = backend.Population(6, backend.SpikeSourceArray(spike_times=[1.0]))
+        post = backend.Population(6, celltype(backend))
+        if case == "random_weights":
+            weight = RandomDistribution("uniform", (0.1, 1.0), rng=NumpyRNG(seed=3))
+        else:
+            weight = 0.3
+        prj = backend.Projection(pre, post, _connector_cases()[case](backend),
+                                 backend.StaticSynapse(weight=weight, delay=0.5))
+        return sorted(prj.get(["weight", "delay"], format="list")), prj
+
+    mine, prj = build(sim, lambda b: b.IF_curr_exp_ttfs(**TTFS))
+    theirs, _ = build(mock, lambda b: b.IF_curr_exp())
+    assert len(mine) == len(theirs) == len(prj) > 0
+    np.testing.assert_allclose(np.array(mine, float), np.array(theirs, float), rtol=0, atol=1e-12)
+
+
+def test_clone_connector_copies_structure():
+    sim.setup()
+    pre = sim.Population(5, sim.SpikeSourceArray(spike_times=[1.0]))
+    post = sim.Population(4, sim.IF_curr_exp_ttfs(**TTFS))
+    ref = sim.Projection(pre, post, sim.FixedProbabilityConnector(0.5, rng=sim.NumpyRNG(seed=2)),
+                         sim.StaticSynapse(weight=0.2))
+    clone = sim.Projection(pre, post, sim.CloneConnector(ref), sim.StaticSynapse(weight=0.7))
+    a = np.isnan(ref.get("weight", format="array"))
+    b = np.isnan(clone.get("weight", format="array"))
+    np.testing.assert_array_equal(a, b)
+    assert np.all(clone.get("weight", format="array")[~b] == 0.7)
+
+
+def test_all_to_all_large_builds_arrays():
+    sim.setup()
+    pre = sim.Population(784, sim.SpikeSourceArray())
+    post = sim.Population(350, sim.IF_curr_exp_ttfs(**TTFS))
+    weights = np.random.default_rng(0).normal(size=(784, 350))
+    prj = sim.Projection(pre, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=weights, delay=0.0))
+    assert len(prj) == 784 * 350
+    np.testing.assert_array_equal(prj.get("weight", format="array"), weights)
+    assert prj._pre_index.dtype == np.int64 and prj._weight.dtype == np.float64
+
+
+# --- get / set ----------------------------------------------------------------------------
+def _small_projection():
+    sim.setup()
+    pre = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    post = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    conns = [(0, 0, 0.5, 1.0), (2, 0, -0.5, 2.0), (1, 1, 0.25, 0.0)]
+    prj = sim.Projection(pre, post, sim.FromListConnector(conns, column_names=["weight", "delay"]))
+    return prj
+
+
+def test_get_list_and_array_with_nan():
+    prj = _small_projection()
+    assert prj.get("weight", format="list") == [(0, 0, 0.5), (2, 0, -0.5), (1, 1, 0.25)]
+    assert prj.get(["weight", "delay"], format="list", with_address=False) == [
+        (0.5, 1.0), (-0.5, 2.0), (0.25, 0.0)]
+    weights, delays = prj.get(["weight", "delay"], format="array")
+    expected_w = np.array([[0.5, np.nan], [np.nan, 0.25], [-0.5, np.nan]])
+    np.testing.assert_array_equal(weights, expected_w)
+    np.testing.assert_array_equal(np.isnan(delays), np.isnan(expected_w))
+    assert delays[2, 0] == 2.0
+
+
+def test_set_scalar_array_and_random():
+    prj = _small_projection()
+    prj.set(weight=0.75)
+    assert [c.weight for c in prj.connections] == [0.75, 0.75, 0.75]
+    matrix = np.arange(6, dtype=float).reshape(3, 2)
+    prj.set(weight=matrix, delay=matrix + 1)
+    np.testing.assert_array_equal(np.array(prj.get("weight", format="list"))[:, 2], [0.0, 4.0, 3.0])
+    np.testing.assert_array_equal(np.array(prj.get("delay", format="list"))[:, 2], [1.0, 5.0, 4.0])
+    prj.set(weight=sim.RandomDistribution("uniform", (-2.0, -1.0), rng=sim.NumpyRNG(seed=1)))
+    w = np.array(prj.get("weight", format="list"))[:, 2]
+    assert np.all((w >= -2.0) & (w <= -1.0)) and len(np.unique(w)) == 3
+
+
+def test_set_rejects_bad_values_and_keeps_old_ones():
+    prj = _small_projection()
+    with pytest.raises(errors.ConnectionError, match="weight must be a finite"):
+        prj.set(weight=np.nan)
+    with pytest.raises(errors.ConnectionError, match="delay must be finite and >= 0"):
+        prj.set(delay=-1.0)
+    assert [c.weight for c in prj.connections] == [0.5, -0.5, 0.25]
+
+
+def test_connection_objects_write_through():
+    prj = _small_projection()
+    c = prj[1]
+    assert (c.presynaptic_index, c.postsynaptic_index, c.weight, c.delay) == (2, 0, -0.5, 2.0)
+    c.weight, c.delay = 0.125, 3.0
+    assert prj.get(["weight", "delay"], format="list")[1] == (2, 0, 0.125, 3.0)
+    with pytest.raises(errors.ConnectionError):
+        c.delay = -0.5
+
+
+def test_multiple_synapses_array_modes():
+    sim.setup()
+    pre = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))
+    post = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    prj = sim.Projection(pre, post, sim.FromListConnector(
+        [(0, 0, 0.5, 1.0), (0, 0, 0.25, 1.0)], column_names=["weight", "delay"]))
+    get = lambda mode: prj.get("weight", format="array", multiple_synapses=mode)[0, 0]  # noqa: E731
+    in_order = [c.weight for c in prj.connections]  # the connector may reorder the list
+    assert sorted(in_order) == [0.25, 0.5]
+    assert (get("sum"), get("min"), get("max")) == (0.75, 0.25, 0.5)
+    assert (get("first"), get("last")) == (in_order[0], in_order[1])
+    assert np.isnan(prj.get("weight", format="array")[1, 0])
+
+
+def test_signed_weights_on_one_projection_and_inhibitory_convention():
+    sim.setup()
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[[1.0], [2.0]]))
+    out = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    w = np.array([[3.0, 3.0], [-2.0, 0.0]])
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=w, delay=0.0))
+    out.record("spikes")
+    sim.run(40.0)
+    mixed = first_spikes(out)
+    # the same with PyNN's pair: excitatory positive, inhibitory negative
+    sim.setup()
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[[1.0], [2.0]]))
+    out = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src[0:1], out, sim.AllToAllConnector(), sim.StaticSynapse(weight=3.0, delay=0.0),
+                   receptor_type="excitatory")
+    sim.Projection(src[1:2], out[0:1], sim.AllToAllConnector(), sim.StaticSynapse(weight=-2.0, delay=0.0),
+                   receptor_type="inhibitory")
+    out.record("spikes")
+    sim.run(40.0)
+    np.testing.assert_array_equal(first_spikes(out), mixed)
+    expected = [reference_first_spike([1.0, 2.0], [3.0, -2.0], 5.0, 5.0, THRESHOLD_NA, 40.0),
+                reference_first_spike([1.0], [3.0], 5.0, 5.0, THRESHOLD_NA, 40.0)]
+    np.testing.assert_allclose(mixed, expected, atol=1e-7)
+    assert mixed[0] > mixed[1]  # inhibition delays the first neuron
+
+
+# --- dynamics -------------------------------------------------------------------------------
+@pytest.mark.parametrize("tau_m", [5.0, 10.0])
+def test_spike_times_match_reference(tau_m):
+    sim.setup()
+    rng = np.random.default_rng(4)
+    times = np.sort(rng.uniform(0, 10, size=6))
+    weights = rng.uniform(-0.5, 1.5, size=(6, 3))
+    src = sim.Population(6, sim.SpikeSourceArray(spike_times=[[t] for t in times]))
+    params = dict(TTFS, tau_m=tau_m)
+    out = sim.Population(3, sim.IF_curr_exp_ttfs(**params))
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=weights, delay=0.0))
+    out.record("spikes")
+    sim.run(60.0)
+    threshold = 1.0 / tau_m * 5.0
+    expected = [reference_first_spike(times, weights[:, j], 5.0, tau_m, threshold, 60.0) for j in range(3)]
+    np.testing.assert_allclose(first_spikes(out), expected, atol=1e-7)
+    assert np.isfinite(expected).any()
+
+
+def test_delays_shift_arrival_exactly():
+    results = []
+    for delay in (0.0, 1.3, 4.0):
+        sim.setup()
+        src = sim.Population(1, sim.SpikeSourceArray(spike_times=[2.0]))
+        out = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+        sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=4.0, delay=delay))
+        out.record("spikes")
+        sim.run(50.0)
+        results.append(first_spikes(out)[0])
+    assert np.isfinite(results[0])
+    assert results[1] - results[0] == pytest.approx(1.3, abs=1e-12)
+    assert results[2] - results[0] == pytest.approx(4.0, abs=1e-12)
+
+
+def test_dag_with_skip_connection():
+    sim.setup()
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[[1.0], [3.0]]), label="src")
+    hid = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS), label="hid")
+    out = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS), label="out")
+    w1 = np.array([[2.5, 1.0], [1.0, 3.0]])
+    sim.Projection(src, hid, sim.AllToAllConnector(), sim.StaticSynapse(weight=w1, delay=0.5))
+    sim.Projection(hid, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=np.array([[1.2], [1.2]]), delay=0.2))
+    sim.Projection(src, out, sim.FromListConnector([(0, 0)]),
+                   sim.StaticSynapse(weight=0.6, delay=0.0))  # the skip connection
+    hid.record("spikes")
+    out.record("spikes")
+    sim.run(80.0)
+    t_hid = [reference_first_spike([1.5, 3.5], w1[:, j], 5, 5, THRESHOLD_NA, 80) for j in range(2)]
+    np.testing.assert_allclose(first_spikes(hid), t_hid, atol=1e-7)
+    t_out = reference_first_spike([t_hid[0] + 0.2, t_hid[1] + 0.2, 1.0], [1.2, 1.2, 0.6], 5, 5, THRESHOLD_NA, 80)
+    assert np.isfinite(t_out)
+    np.testing.assert_allclose(first_spikes(out), [t_out], atol=1e-7)
+
+
+def test_recurrent_projection_raises_at_run():
+    sim.setup()
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    a = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS), label="a")
+    sim.Projection(src, a, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    sim.Projection(a, a, sim.AllToAllConnector(allow_self_connections=False), sim.StaticSynapse(weight=1.0))
+    with pytest.raises(ValueError, match="recurrent networks are not supported"):
+        sim.run(10.0)
+
+
+def test_cycle_between_populations_raises_at_run():
+    sim.setup()
+    a = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS), label="a")
+    b = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS), label="b")
+    sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    sim.Projection(b, a, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    with pytest.raises(ValueError, match="form a cycle"):
+        sim.run(10.0)
+
+
+def test_views_and_assemblies_map_to_parent_neurons():
+    sim.setup()
+    src = sim.Population(4, sim.SpikeSourceArray(spike_times=[[1.0], [2.0], [3.0], [4.0]]))
+    out = sim.Population(3, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src[[1, 3]], out[1:3], sim.OneToOneConnector(), sim.StaticSynapse(weight=4.0, delay=0.0))
+    out.record("spikes")
+    sim.run(40.0)
+    got = first_spikes(out)
+    assert got[0] == np.inf
+    ref = reference_first_spike([0.0], [4.0], 5, 5, THRESHOLD_NA, 40)
+    np.testing.assert_allclose(got[1:], [2.0 + ref, 4.0 + ref], atol=1e-7)
+
+
+def test_run_in_pieces_equals_one_run():
+    def build():
+        sim.setup(trial_duration=None)
+        src = sim.Population(3, sim.SpikeSourceArray(spike_times=[[1.0, 12.0], [4.0], [9.0]]))
+        out = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+        sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(
+            weight=np.array([[0.8, 0.4], [0.7, 0.2], [0.9, 1.5]]), delay=0.3))
+        out.record(["spikes", "v"])
+        return out
+    out = build()
+    sim.run(30.0)
+    whole = out.get_data().segments[0]
+    out = build()
+    for _ in range(6):
+        sim.run(5.0)
+    pieces = out.get_data().segments[0]
+    for a, b in zip(whole.spiketrains, pieces.spiketrains):
+        np.testing.assert_array_equal(a.magnitude, b.magnitude)
+    np.testing.assert_allclose(whole.analogsignals[0].magnitude, pieces.analogsignals[0].magnitude, atol=1e-12)
+
+
+# --- recording --------------------------------------------------------------------------------
+def _recorded_network(trial_duration=None):
+    sim.setup(timestep=0.1, trial_duration=trial_duration)
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[[1.0], [2.0]]), label="src")
+    out = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS), label="out")
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=np.array([[2.0, 0.5], [2.0, 0.5]]), delay=0.0))
+    out.record(["spikes", "v"])
+    src.record("spikes")
+    return src, out
+
+
+def test_spiketrains_and_signal_layout():
+    src, out = _recorded_network()
+    sim.run(20.0)
+    block = out.get_data()
+    seg = block.segments[0]
+    assert len(seg.spiketrains) == 2
+    train = seg.spiketrains[0]
+    assert train.units == pq.ms and train.t_stop == 20.0 * pq.ms
+    assert train.annotations["source_population"] == "out"
+    assert train.annotations["source_index"] == 0
+    assert train.annotations["channel_id"] == int(out[0])
+    assert len(seg.spiketrains[1]) == 0  # too weak
+    sig = seg.analogsignals[0]
+    assert sig.name == "v" and sig.units == pq.mV and sig.shape == (201, 2)
+    assert sig.sampling_period == 0.1 * pq.ms and sig.t_start == 0 * pq.ms
+    assert sig.magnitude[0, 0] == -65.0
+    src_trains = src.get_data("spikes").segments[0].spiketrains
+    assert [list(t.magnitude) for t in src_trains] == [[1.0], [2.0]]
+    assert out.get_spike_counts() == {int(out[0]): 1, int(out[1]): 0}
+    assert out.mean_spike_count() == 0.5
+
+
+def test_get_data_before_run_is_empty_not_an_error():
+    src, out = _recorded_network()
+    block = out.get_data()
+    assert len(block.segments) == 1
+    assert all(len(t) == 0 for t in block.segments[0].spiketrains)
+
+
+def test_reset_gives_second_segment_and_clear():
+    src, out = _recorded_network()
+    sim.run(20.0)
+    sim.reset()
+    sim.run(10.0)
+    block = out.get_data()
+    assert len(block.segments) == 2
+    assert block.segments[1].analogsignals[0].shape == (101, 2)
+    first = block.segments[0].spiketrains[0].magnitude
+    np.testing.assert_array_equal(block.segments[1].spiketrains[0].magnitude, first)  # same inputs
+    out.get_data(clear=True)
+    sim.run(10.0)
+    block = out.get_data()
+    assert len(block.segments) == 1
+    assert block.segments[0].analogsignals[0].t_start == 10.0 * pq.ms
+    assert all(len(t) == 0 for t in block.segments[0].spiketrains)  # spike was before the clear
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".nix"])
+def test_write_data_round_trip(tmp_path, suffix):
+    import neo
+    src, out = _recorded_network()
+    sim.run(20.0)
+    path = str(tmp_path / f"out{suffix}")
+    out.write_data(path)
+    if suffix == ".pkl":
+        block = neo.io.PickleIO(path).read_block()
+    else:
+        io = neo.io.NixIO(path, mode="ro")
+        block = io.read_block()
+        io.close()
+    original = out.get_data().segments[0]
+    seg = block.segments[0]
+    np.testing.assert_allclose(seg.analogsignals[0].magnitude, original.analogsignals[0].magnitude)
+    got = sorted((int(t.annotations["source_index"]), list(t.magnitude)) for t in seg.spiketrains)
+    want = sorted((int(t.annotations["source_index"]), list(t.magnitude)) for t in original.spiketrains)
+    assert got == want
+
+
+def test_record_to_file_written_at_end(tmp_path):
+    import neo
+    src, out = _recorded_network()
+    out.record("spikes", to_file=str(tmp_path / "end.pkl"))
+    sim.run(20.0)
+    sim.end()
+    block = neo.io.PickleIO(str(tmp_path / "end.pkl")).read_block()
+    assert sum(len(t) for t in block.segments[0].spiketrains) == 1
+
+
+def test_record_subset_and_sampling_interval():
+    sim.setup()
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    out = sim.Population(3, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=2.0, delay=0.0))
+    out[1:3].record("v", sampling_interval=1.0)
+    sim.run(10.0)
+    sig = out.get_data("v").segments[0].analogsignals[0]
+    assert sig.shape == (11, 2) and sig.sampling_period == 1.0 * pq.ms
+    assert list(sig.array_annotations["channel_index"]) == [1, 2]
+
+
+def test_recording_a_missing_variable_fails():
+    sim.setup()
+    out = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    with pytest.raises(errors.RecordingError):
+        out.record("gsyn_exc")
+
+
+# --- populations, parameters, procedural API -------------------------------------------------
+def test_population_get_set_heterogeneous():
+    sim.setup()
+    p = sim.Population(4, sim.IF_curr_exp_ttfs(tau_m=np.array([5.0, 10.0, 5.0, 10.0]), tau_syn_E=5.0,
+                                               tau_syn_I=5.0, v_thresh=sim.RandomDistribution(
+                                                   "uniform", (-55.0, -50.0), rng=sim.NumpyRNG(seed=1))))
+    np.testing.assert_array_equal(p.get("tau_m"), [5.0, 10.0, 5.0, 10.0])
+    vt = p.get("v_thresh")
+    assert np.all((vt >= -55) & (vt <= -50)) and len(np.unique(vt)) == 4
+    assert p.get("cm") == 1.0
+    p[0:2].set(v_rest=-70.0)
+    np.testing.assert_array_equal(p.get("v_rest"), [-70.0, -70.0, -65.0, -65.0])
+    p.set(tau_syn_E=2.5, tau_syn_I=2.5, tau_m=5.0)
+    assert p.get("tau_m") == 5.0
+
+
+def test_initialize_only_accepts_rest():
+    sim.setup()
+    p = sim.Population(3, sim.IF_curr_exp_ttfs(v_rest=-70.0))
+    p.initialize(v=-70.0)
+    p[1:2].initialize(v=-70.0)
+    sim.initialize(p, isyn_exc=0.0)
+    with pytest.raises(errors.InvalidParameterValueError, match="must equal v_rest"):
+        p.initialize(v=-60.0)
+    with pytest.raises(errors.InvalidParameterValueError, match="must equal v_rest"):
+        p[0:1].initialize(v=-60.0)
+    with pytest.raises(errors.InvalidParameterValueError, match="isyn_inh must be 0"):
+        p.initialize(isyn_inh=0.5)
+
+
+def test_procedural_api():
+    sim.setup()
+    src = sim.create(sim.SpikeSourceArray, {"spike_times": [1.0]}, n=2)
+    out = sim.create(sim.IF_curr_exp_ttfs, dict(TTFS), n=1)
+    prj = sim.connect(src, out, weight=3.0, delay=0.5, p=1.0)
+    assert len(prj) == 2
+    sim.set(out, v_thresh=-62.0)
+    assert out.get("v_thresh") == -62.0
+    sim.record("spikes", out, "unused.pkl")
+    sim.run(20.0)
+    assert np.isfinite(first_spikes(out)[0])
+    sim.simulator.state.write_on_end = []
+
+
+def test_projection_target_must_be_ttfs_neurons():
+    sim.setup()
+    a = sim.Population(1, sim.SpikeSourceArray())
+    b = sim.Population(1, sim.SpikeSourceArray())
+    with pytest.raises(errors.ConnectionError, match="must be IF_curr_exp_ttfs"):
+        sim.Projection(a, b, sim.AllToAllConnector())
+
+
+def test_projection_connector_rejects_nan_weights():
+    sim.setup()
+    a = sim.Population(2, sim.SpikeSourceArray())
+    b = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    with pytest.raises(errors.ConnectionError, match="weight must be a finite"):
+        sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=np.nan))
+    with pytest.raises(errors.ConnectionError, match="delay must be finite and >= 0"):
+        sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=-0.1))
