@@ -103,18 +103,23 @@ def check_ttfs_parameters(params: Mapping[str, object]) -> None:
                 f"(ratio {tau_m / tau_syn:g}) is not supported; " + SUPPORTED_RATIOS_TEXT)
 
 
+def _plain_value(larr):
+    """The value of a shape-less lazy array if it is a plain number/Sequence, else None."""
+    if not larr.is_homogeneous or larr.operations:
+        return None
+    value = larr.base_value
+    if isinstance(value, (Sequence, list, tuple, np.ndarray)) or np.isscalar(value):
+        return value
+    return None  # a RandomDistribution, a function of the index, ...
+
+
 def _homogeneous_values(parameter_space) -> Dict[str, object]:
     """The parameters of a (shape-less) cell-type ParameterSpace that are single numbers."""
     values = {}
     for name in parameter_space.keys():
-        larr = parameter_space[name]
-        if larr.is_homogeneous:
-            try:
-                value = larr.evaluate(simplify=True)
-            except Exception:  # a function of the index, RandomDistribution, ...
-                continue
-            if np.ndim(value) == 0 and not isinstance(value, Sequence):
-                values[name] = float(value)
+        value = _plain_value(parameter_space[name])
+        if value is not None and np.ndim(value) == 0 and not isinstance(value, Sequence):
+            values[name] = float(value)
     return values
 
 
@@ -191,14 +196,10 @@ class SpikeSourceArray(base_cells.SpikeSourceArray):
 
     def __init__(self, **parameters):
         super().__init__(**parameters)
-        larr = self.parameter_space["spike_times"]
-        if larr.is_homogeneous:
-            try:
-                value = larr.evaluate(simplify=True)
-            except Exception:
-                return
-            if isinstance(value, (Sequence, list, tuple, np.ndarray)):
-                check_spike_times(value)
+        value = _plain_value(self.parameter_space["spike_times"])
+        if isinstance(value, Sequence) or (value is not None and np.ndim(value) == 1
+                                           and np.asarray(value).dtype != object):
+            check_spike_times(value)
 
 
 def check_weights_finite(weights, projection) -> None:
