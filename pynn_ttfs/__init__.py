@@ -24,6 +24,7 @@ from .procedural import (  # noqa: F401
     record_gsyn, set,
 )
 from . import simulator, trials  # noqa: F401
+from .simulator import trial_first_spike_times  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -38,6 +38,8 @@ class SegmentResults:
         self.t_done = 0.0
         # population -> (n_trials, size) absolute first-spike times (ms), inf = none yet
         self.spike_times: Dict[object, np.ndarray] = {}
+        # population -> (n_trials, size) the same, relative to each trial's start, as computed
+        self.trial_spike_times: Dict[object, np.ndarray] = {}
         # population -> (n_samples, size) membrane potential (mV) on its sampling grid
         self.v: Dict[object, np.ndarray] = {}
         self.v_interval: Dict[object, float] = {}
@@ -198,8 +200,7 @@ class State(common.control.BaseState):
                     record_v=[labels[p] for p in v_pops],
                 )
                 for pop in lif_pops:
-                    rel_t = np.asarray(result.first_spike_times[labels[pop]], dtype=float)
-                    spikes_new[pop] = rel_t + trial_starts[:, None]
+                    spikes_new[pop] = np.asarray(result.first_spike_times[labels[pop]], dtype=float)
                     if pop in samples:
                         v_free[pop] = (rel_all, np.asarray(result.membrane_potential[labels[pop]]))
             else:  # no input can ever arrive: every neuron stays at rest, silent
@@ -207,29 +208,36 @@ class State(common.control.BaseState):
                     spikes_new[pop] = np.full((n_new, pop.size), np.inf)
 
         for pop in lif_pops if tstop > t_old else []:
-            self._merge_spikes(pop, first, spikes_new[pop], t_old, tstop, D)
+            self._merge_spikes(pop, first, spikes_new[pop], trial_starts, t_old, tstop, D)
         for pop in v_pops:
             self._append_v(pop, first, samples[pop], v_free.get(pop))
 
-    def _merge_spikes(self, pop, first, new_abs, t_old, tstop, D) -> None:
-        new_abs = new_abs.copy()
-        n_new = new_abs.shape[0]
+    def _merge_spikes(self, pop, first, new_rel, trial_starts, t_old, tstop, D) -> None:
+        """Store the new trials' first spikes (relative to the trial start as computed, and
+        absolute); a spike outside its trial or not before ``tstop`` is dropped."""
+        new_rel = np.array(new_rel, dtype=float)
+        new_abs = new_rel + trial_starts[:, None]
+        drop = new_abs >= tstop - _TIME_EPS  # not yet: run_until(t) covers [t_old, t)
         if D is not None:
-            ends = (np.arange(first, first + n_new) + 1) * D
-            new_abs[new_abs >= ends[:, None] - _TIME_EPS] = np.inf  # belongs to no trial
-        new_abs[new_abs >= tstop - _TIME_EPS] = np.inf  # not yet: run_until(t) covers [t_old, t)
-        stored = self.results.spike_times.get(pop)
-        if stored is None:
-            stored = np.full((0, pop.size), np.inf)
-        merged = np.full((first + n_new, pop.size), np.inf)
-        keep = min(stored.shape[0], first)
-        merged[:keep] = stored[:keep]
-        if stored.shape[0] > first:  # the trial that straddles t_old: the past is fixed
-            old = stored[first]
-            late = np.where(new_abs[0] >= t_old - _TIME_EPS, new_abs[0], np.inf)
-            new_abs[0] = np.where(np.isfinite(old), old, late)
-        merged[first:] = new_abs
-        self.results.spike_times[pop] = merged
+            drop |= new_rel >= D - _TIME_EPS  # after its trial's end
+        n_new = new_rel.shape[0]
+        stored_abs = self.results.spike_times.get(pop, np.full((0, pop.size), np.inf))
+        stored_rel = self.results.trial_spike_times.get(pop, np.full((0, pop.size), np.inf))
+        if stored_abs.shape[0] > first:  # the trial that straddles t_old: the past is fixed
+            old = np.isfinite(stored_abs[first])
+            drop[0] |= old | (new_abs[0] < t_old - _TIME_EPS)
+        new_abs[drop] = np.inf
+        new_rel[drop] = np.inf
+        if stored_abs.shape[0] > first:
+            new_abs[0] = np.where(old, stored_abs[first], new_abs[0])
+            new_rel[0] = np.where(old, stored_rel[first], new_rel[0])
+        keep = min(stored_abs.shape[0], first)
+        merged_abs = np.full((first + n_new, pop.size), np.inf)
+        merged_rel = np.full((first + n_new, pop.size), np.inf)
+        merged_abs[:keep], merged_rel[:keep] = stored_abs[:keep], stored_rel[:keep]
+        merged_abs[first:], merged_rel[first:] = new_abs, new_rel
+        self.results.spike_times[pop] = merged_abs
+        self.results.trial_spike_times[pop] = merged_rel
 
     def _append_v(self, pop, first, sample_info, free) -> None:
         """Append the new v samples (mV) of ``pop``: free potential before the spike,
@@ -260,6 +268,14 @@ class State(common.control.BaseState):
         stored = self.results.v.get(pop)
         self.results.v[pop] = new if stored is None else np.concatenate([stored, new])
         self.results.v_interval[pop] = interval
+
+
+def trial_first_spike_times(population) -> np.ndarray:
+    """(n_trials, size) first-spike times (ms, relative to each trial's start, inf =
+    silent) of a IF_curr_exp_ttfs population in the current segment, exactly as the
+    substrate computed them (no absolute-time round trip)."""
+    return state.results.trial_spike_times.get(
+        population, np.full((0, population.size), np.inf)).copy()
 
 
 state = State()

@@ -7,7 +7,11 @@ starts from rest and only the first spike of every neuron within the trial matte
 
 pynn_ttfs (``sim.setup(trial_duration=D)``) knows the boundaries and computes every trial
 independently with the closed form, so a trial's result equals the isolated single-trial
-result exactly (``trial_duration=None``: the whole segment is one trial). A spike at
+result exactly (``trial_duration=None``: the whole segment is one trial). "Exactly" is
+bit-for-bit given the trial's relative input times as float64 recovers them,
+``(t + k D) - k D``, which may differ from ``t`` by one ulp of ``k D``;
+``pynn_ttfs.trial_first_spike_times(pop)`` returns the per-trial times as computed, with
+no absolute-time round trip. A spike at
 exactly a boundary belongs to the trial that starts there; a neuron whose first spike
 would come after its trial's end is silent in that trial.
 
