@@ -59,18 +59,28 @@ def layer_backward(
     grad_w = torch.zeros_like(weights)
     grad_in = torch.zeros_like(input_times) if need_input_grad else None
     n_cut = 0
+    uniform = bool((tau_syn == tau_syn[0]).all() & (tau_mem == tau_syn).all())
+    fast_ratio1 = tau_syn[0] if uniform else None
     step = max(1, CHUNK_ELEMENTS // max(1, n_pre * n_post))
     for start in range(0, batch, step):
         rows = slice(start, min(batch, start + step))
-        t_out = torch.where(spiking[rows], output_times[rows], torch.zeros_like(output_times[rows]))
+        # outputs that stay silent get T = -inf: every lag is then -inf, outside the causal set
+        t_out = torch.where(spiking[rows], output_times[rows],
+                            torch.full_like(output_times[rows], -torch.inf))
         lag = t_out.unsqueeze(1) - input_times[rows].unsqueeze(2)  # (b, n_pre, n_post)
-        # inputs that never spike (inf) and silent outputs lie outside every causal set
-        outside = ~torch.isfinite(lag) | ~spiking[rows].unsqueeze(1)
-        lag = torch.where(outside, torch.full_like(lag, -1.0), lag)
-        kernel_slope = psp_kernel_derivative(lag, tau_syn, tau_mem)
+        if fast_ratio1 is not None:
+            # tau_mem = tau_syn = tau for every neuron: k(s) = x e^-x, k'(s) = (1 - x) e^-x / tau
+            causal = lag > 0
+            x = torch.where(causal, lag, torch.zeros_like(lag)) / fast_ratio1
+            decay = torch.exp(-x) * causal
+            kernel = x * decay
+            kernel_slope = (decay - kernel) / fast_ratio1
+        else:
+            lag = torch.where(lag > 0, lag, torch.full_like(lag, -1.0))
+            kernel_slope = psp_kernel_derivative(lag, tau_syn, tau_mem)
+            kernel = psp_kernel(lag, tau_syn, tau_mem)
         v_slope = torch.einsum("bim,im->bm", kernel_slope, weights)
         scale = g[rows] / torch.maximum(v_slope, floor)  # dL/dT / v'(T), (b, n_post)
-        kernel = psp_kernel(lag, tau_syn, tau_mem)
         scale_w = scale
         if max_weight_grad is not None:
             # largest per-sample |dL/dw_ij| of neuron j = |scale_j| max_i k(T_j - t_i)

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence
 import torch
 
 from ..engine import layer_parameters, solve_first_spike_times
+from .fast_solver import fast_first_spike_times
 
 
 @dataclass
@@ -23,7 +24,9 @@ class Layer:
     tau_syn: torch.Tensor  # (n_out,), tau_s units
     tau_mem: torch.Tensor
     threshold: torch.Tensor  # (n_out,), model units (nominal 1)
-    bias_time: Optional[float] = None  # tau_s; its weights are the last row
+    bias_time: Optional[float] = None  # arrival time of the bias spike (tau_s); weights = last row
+    delay: float = 0.0  # tau_s, added to the previous layer's times (synaptic delay)
+    mask: Optional[torch.Tensor] = None  # like weights, True where a connection exists
 
     @property
     def n_in(self) -> int:
@@ -49,6 +52,8 @@ class TTFSModel:
     def layer_input(self, index: int, previous_times: torch.Tensor) -> torch.Tensor:
         """Inputs of layer ``index``: the previous layer's times plus the bias spike."""
         layer = self.layers[index]
+        if layer.delay:
+            previous_times = previous_times + layer.delay
         if layer.bias_time is None:
             return previous_times
         bias = torch.full((previous_times.shape[0], 1), layer.bias_time,
@@ -56,15 +61,25 @@ class TTFSModel:
         return torch.cat([previous_times, bias], dim=1)
 
     @torch.no_grad()
-    def forward(self, input_times: torch.Tensor) -> List[torch.Tensor]:
-        """Every layer's first-spike times (tau_s, inf = silent) for a batch of inputs."""
+    def forward(self, input_times: torch.Tensor, solver: str = "fast") -> List[torch.Tensor]:
+        """Every layer's first-spike times (tau_s, inf = silent) for a batch of inputs.
+
+        ``solver``: "fast" (one closed-form solve per (sample, neuron), the training fast
+        path) or "engine" (the engine's reference solver); both give the same times.
+        """
         outputs = []
         current = input_times
         for index, layer in enumerate(self.layers):
-            params = layer_parameters(layer.tau_syn, layer.tau_mem, layer.threshold,
-                                      layer.n_out, layer.weights)
-            current = solve_first_spike_times(self.layer_input(index, current),
-                                              layer.weights.detach(), params)
+            layer_in = self.layer_input(index, current)
+            if solver == "fast":
+                current = fast_first_spike_times(layer_in, layer.weights.detach(), layer.tau_syn,
+                                                 layer.tau_mem, layer.threshold)
+            elif solver == "engine":
+                params = layer_parameters(layer.tau_syn, layer.tau_mem, layer.threshold,
+                                          layer.n_out, layer.weights)
+                current = solve_first_spike_times(layer_in, layer.weights.detach(), params)
+            else:
+                raise ValueError(f"solver must be 'fast' or 'engine', got {solver!r}")
             outputs.append(current)
         return outputs
 
@@ -75,6 +90,7 @@ class TTFSModel:
             "tau_mem": [layer.tau_mem.clone() for layer in self.layers],
             "threshold": [layer.threshold.clone() for layer in self.layers],
             "bias_times": [layer.bias_time for layer in self.layers],
+            "delays": [layer.delay for layer in self.layers],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -84,13 +100,16 @@ class TTFSModel:
             with torch.no_grad():
                 layer.weights.copy_(w)
             layer.tau_syn, layer.tau_mem, layer.threshold, layer.bias_time = ts, tm, th, b
+        for layer, delay in zip(self.layers, state.get("delays", [0.0] * len(self.layers))):
+            layer.delay = delay
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "TTFSModel":
-        layers = [Layer(torch.nn.Parameter(w.clone()), ts, tm, th, b)
-                  for w, ts, tm, th, b in zip(state["weights"], state["tau_syn"],
-                                              state["tau_mem"], state["threshold"],
-                                              state["bias_times"])]
+        delays = state.get("delays", [0.0] * len(state["weights"]))
+        layers = [Layer(torch.nn.Parameter(w.clone()), ts, tm, th, b, d)
+                  for w, ts, tm, th, b, d in zip(state["weights"], state["tau_syn"],
+                                                 state["tau_mem"], state["threshold"],
+                                                 state["bias_times"], delays)]
         return cls(layers)
 
 

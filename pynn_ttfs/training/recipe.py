@@ -39,6 +39,7 @@ class Recipe:
     # mechanics of the reference
     max_silent_fraction: List[float] = field(default_factory=lambda: [0.3, 0.0])
     bump_value: float = 5e-4
+    bump_skips_step: bool = True  # reference: a bumped batch takes no gradient step
     max_weight_grad: Optional[float] = 0.2  # per-(sample, neuron) cut-off; None = off
     input_noise: float = 0.0  # Gaussian sigma on input times during training, tau_s
     weight_clip: Optional[float] = None  # |w| <= weight_clip after every step; None = off

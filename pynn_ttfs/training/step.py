@@ -89,9 +89,12 @@ class RecipeStep:
                 else:
                     self.bump = self.recipe.bump_value
                 self.last_bumped = index
-                needy = silent.any(dim=0).to(self.model.layers[index].weights.dtype)
+                layer = self.model.layers[index]
+                needy = silent.any(dim=0).to(layer.weights.dtype)[None, :]
+                if layer.mask is not None:
+                    needy = needy * layer.mask
                 with torch.no_grad():
-                    self.model.layers[index].weights.add_(self.bump * needy[None, :])
+                    layer.weights.add_(self.bump * needy)
                 return index
         self.last_bumped = None
         self.bump = self.recipe.bump_value
@@ -101,18 +104,19 @@ class RecipeStep:
                  labels: torch.Tensor) -> StepResult:
         n_correct = int(correct(layer_times[-1], labels).sum())
         bumped = self._bump_layer(layer_times) if self.recipe.bump_value > 0 else None
-        if bumped is not None:
+        if bumped is not None and self.recipe.bump_skips_step:
             with torch.no_grad():
                 loss = self.loss_fn(layer_times[-1], labels)
             self._clip()
             return StepResult(float(loss), n_correct, len(labels), bumped, 0)
         loss, grads, n_cut = self.gradients(input_times, layer_times, labels)
         for layer, grad in zip(self.model.layers, grads):
-            layer.weights.grad = grad
+            # absent connections (sparse PyNN projections) stay absent
+            layer.weights.grad = grad if layer.mask is None else grad * layer.mask
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self._clip()
-        return StepResult(float(loss), n_correct, len(labels), None, n_cut)
+        return StepResult(float(loss), n_correct, len(labels), bumped, n_cut)
 
     def _clip(self) -> None:
         if self.recipe.weight_clip is not None:

@@ -1,0 +1,357 @@
+"""Training in the loop through ANY PyNN backend: the forward pass runs on the backend.
+
+Given the ``sim`` module (``pynn_ttfs``, its BSS-2 emulation, ``pyNN.nest``...), the input
+population (a ``SpikeSourceArray``) and the projections to train, :class:`PyNNNetwork`
+
+* finds the layers from the projections' pre/post populations: a chain
+  input -> layer 0 -> layer 1 -> ...; a size-1 ``SpikeSourceArray`` projecting into a layer
+  is that layer's bias source (its spike time in each trial is the one set in the script);
+  two projections between the same populations with receptor types "excitatory" and
+  "inhibitory" are one signed weight matrix (positive part on the first, negative on the
+  second), which is what backends with sign-bound receptors (NEST) need;
+* reads the neuron parameters with ``Population.get`` and the weights and delays with
+  ``Projection.get(format="array")``, and converts them to model units (time in tau_syn,
+  weights in units of the layer's threshold current c = cm / tau_m (v_thresh - v_rest));
+* runs a batch as consecutive trials of ``trial_duration`` ms in one ``sim.run`` (see
+  :mod:`pynn_ttfs.trials`), reads each layer's first spike per trial from ``get_data()``;
+* after each optimizer step writes the weights back with ``Projection.set(weight=...)``.
+
+The gradients are then evaluated at the recorded times by the same step as the direct
+path. The float weights are kept here (the optimizer's state); a backend may store them
+quantised (BSS-2): the recorded times then come from the quantised chip, the update from
+the float model, as in the published hardware-in-the-loop training.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .. import trials
+from .model import Layer, TTFSModel
+
+
+def _per_neuron(population, name: str) -> np.ndarray:
+    value = population.get(name, gather=True)
+    return np.broadcast_to(np.asarray(value, dtype=float), (population.size,)).copy()
+
+
+def _first_spike_times_set(population) -> np.ndarray:
+    """The spike_times set on a (size-1) SpikeSourceArray, as a flat float array (ms)."""
+    value = population.get("spike_times", gather=True)
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        value = value.ravel()[0]
+    if hasattr(value, "value"):
+        value = value.value
+    return np.asarray(value, dtype=float).ravel()
+
+
+def _is_spike_source(population) -> bool:
+    return "spike_times" in getattr(population.celltype, "default_parameters", {})
+
+
+def _receptor(projection) -> str:
+    return getattr(projection, "receptor_type", "excitatory") or "excitatory"
+
+
+@dataclass
+class PyNNLayer:
+    population: object
+    pre: object  # input population or the previous layer's population
+    projections: List[object]  # 1 signed, or [excitatory, inhibitory]
+    bias_population: Optional[object] = None
+    bias_projections: List[object] = field(default_factory=list)
+    bias_emit_ms: Optional[float] = None  # bias spike time within a trial (ms)
+    current_unit_na: float = 1.0  # c of the layer (mean over neurons), nA
+    delay_ms: float = 0.0
+    bias_delay_ms: float = 0.0
+    mask: Optional[np.ndarray] = None  # (n_pre [+1], n_post) True where a connection exists
+
+
+class PyNNNetwork:
+    """Adapter between a PyNN network and the trainer's model (see module docstring)."""
+
+    def __init__(self, sim, input_population, projections: Sequence[object],
+                 trial_duration: Optional[float] = None, time_unit_ms: Optional[float] = None,
+                 bias_times_ms: Optional[Dict[object, float]] = None):
+        self.sim = sim
+        self.input_population = input_population
+        self.projections = list(projections)
+        if not self.projections:
+            raise ValueError("projections must name at least one projection to train")
+        if not _is_spike_source(input_population):
+            raise ValueError("input_population must be a SpikeSourceArray population, got "
+                             f"{type(input_population.celltype).__name__}")
+        if trial_duration is None:
+            state = getattr(getattr(sim, "simulator", None), "state", None)
+            trial_duration = getattr(state, "trial_duration", None)
+        if trial_duration is None or not trial_duration > 0:
+            raise ValueError("trial_duration (ms) is needed: pass trial_duration=... or set "
+                             "it in sim.setup(trial_duration=...)")
+        self.trial_duration = float(trial_duration)
+        self.layers = self._find_layers(bias_times_ms or {})
+        for layer in self.layers:
+            recordable = getattr(layer.population.celltype, "recordable", ())
+            if "spikes" not in recordable:
+                raise ValueError(
+                    f"population {layer.population.label!r} ({type(layer.population.celltype).__name__} "
+                    f"on backend {getattr(sim, '__name__', sim)!s}) cannot record 'spikes': "
+                    "in-the-loop training needs recorded spike times")
+            layer.population.record("spikes")
+        tau_syn_all = np.concatenate([_per_neuron(l.population, "tau_syn_E") for l in self.layers])
+        self.time_unit_ms = float(time_unit_ms) if time_unit_ms else float(np.median(tau_syn_all))
+        self._read_parameters()
+
+    # ------------------------------------------------------------------ structure
+    def _find_layers(self, bias_times_ms) -> List[PyNNLayer]:
+        posts = []
+        for prj in self.projections:
+            if prj.post not in posts:
+                posts.append(prj.post)
+        incoming = {id(p): [prj for prj in self.projections if prj.post is p] for p in posts}
+        layers: Dict[int, PyNNLayer] = {}
+        for post in posts:
+            main, bias = [], []
+            for prj in incoming[id(post)]:
+                pre = prj.pre
+                if pre is self.input_population or any(pre is p for p in posts):
+                    main.append(prj)
+                elif _is_spike_source(pre) and pre.size == 1:
+                    bias.append(prj)
+                else:
+                    raise ValueError(
+                        f"projection {prj.label!r} from {pre.label!r} to {post.label!r} is not "
+                        "between trained populations: its pre-synaptic population is neither "
+                        "the input population, a trained population, nor a size-1 "
+                        "SpikeSourceArray bias source")
+            pres = {id(prj.pre) for prj in main}
+            if len(pres) != 1:
+                raise ValueError(
+                    f"population {post.label!r} must receive trained projections from exactly one "
+                    f"population (the input or the previous layer), got {len(pres)}")
+            bias_pres = {id(prj.pre) for prj in bias}
+            if len(bias_pres) > 1:
+                raise ValueError(f"population {post.label!r} has more than one bias source")
+            for group in (main, bias):
+                if len(group) > 2 or (len(group) == 2 and sorted(_receptor(p) for p in group)
+                                      != ["excitatory", "inhibitory"]):
+                    raise ValueError(
+                        f"projections into {post.label!r}: use one signed projection per source, "
+                        "or an excitatory/inhibitory pair")
+            main.sort(key=lambda p: _receptor(p) != "excitatory")
+            bias.sort(key=lambda p: _receptor(p) != "excitatory")
+            layer = PyNNLayer(post, main[0].pre, main, bias[0].pre if bias else None, bias)
+            if layer.bias_population is not None:
+                emit = bias_times_ms.get(layer.bias_population)
+                if emit is None:
+                    times = _first_spike_times_set(layer.bias_population)
+                    if times.size == 0:
+                        raise ValueError(
+                            f"bias source {layer.bias_population.label!r} has no spike time: set "
+                            "spike_times=[t] (ms within a trial) or pass bias_times_ms")
+                    emit = float(times[0])
+                layer.bias_emit_ms = float(emit)
+            layers[id(post)] = layer
+        # order the chain from the input
+        ordered: List[PyNNLayer] = []
+        current = self.input_population
+        while True:
+            nxt = [l for l in layers.values() if l.pre is current]
+            if not nxt:
+                break
+            if len(nxt) > 1:
+                raise ValueError(f"population {current.label!r} feeds more than one trained "
+                                 "population: only a chain of layers is supported")
+            ordered.append(nxt[0])
+            current = nxt[0].population
+        if len(ordered) != len(layers):
+            raise ValueError("the trained projections do not form one chain starting at the "
+                             "input population")
+        return ordered
+
+    def _read_parameters(self) -> None:
+        for layer in self.layers:
+            for group, attr in ((layer.projections, "delay_ms"), (layer.bias_projections, "bias_delay_ms")):
+                if not group:
+                    continue
+                delays = np.concatenate([np.asarray(p.get("delay", format="array"), float).ravel()
+                                         for p in group])
+                delays = delays[np.isfinite(delays)]
+                if delays.size and np.ptp(delays) > 1e-9:
+                    raise ValueError(f"projections into {layer.population.label!r} must have one "
+                                     "delay (per-connection delays are not supported in training)")
+                setattr(layer, attr, float(delays[0]) if delays.size else 0.0)
+            c = self.threshold_current(layer.population)
+            layer.current_unit_na = float(np.mean(c))
+
+    @staticmethod
+    def threshold_current(population) -> np.ndarray:
+        cm, tau_m = _per_neuron(population, "cm"), _per_neuron(population, "tau_m")
+        return cm / tau_m * (_per_neuron(population, "v_thresh") - _per_neuron(population, "v_rest"))
+
+    # ------------------------------------------------------------------ weights
+    def _signed_array(self, group) -> np.ndarray:
+        total = None
+        for prj in group:
+            w = np.asarray(prj.get("weight", format="array"), dtype=float)
+            if _receptor(prj) == "inhibitory":
+                w = -np.abs(w)  # PyNN backends store inhibitory current weights as <= 0 or >= 0
+            total = w if total is None else np.where(np.isnan(total), w, np.nan_to_num(total) + np.nan_to_num(w))
+        return total
+
+    def read_weights_na(self, layer: PyNNLayer) -> np.ndarray:
+        """(n_pre [+1 bias], n_post) signed weights in nA, NaN where there is no connection."""
+        w = self._signed_array(layer.projections)
+        if layer.bias_population is not None:
+            w = np.concatenate([w, self._signed_array(layer.bias_projections)], axis=0)
+        return w
+
+    def to_model(self, dtype=torch.float64, device="cpu") -> TTFSModel:
+        """The trainer's model: weights and neuron parameters as the backend holds them."""
+        layers = []
+        tau = self.time_unit_ms
+        for layer in self.layers:
+            pop = layer.population
+            w_na = self.read_weights_na(layer)
+            layer.mask = np.isfinite(w_na)
+            weights = np.nan_to_num(w_na) / layer.current_unit_na
+            tau_syn = _per_neuron(pop, "tau_syn_E") / tau
+            tau_mem = _per_neuron(pop, "tau_m") / tau
+            threshold = self.threshold_current(pop) / layer.current_unit_na
+            as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
+            bias_time = None
+            if layer.bias_population is not None:
+                # the model's bias time is the arrival time within the trial
+                bias_time = (layer.bias_emit_ms + layer.bias_delay_ms) / tau
+            mask = None if layer.mask.all() else torch.as_tensor(layer.mask, device=device)
+            layers.append(Layer(torch.nn.Parameter(as_t(weights)), as_t(tau_syn), as_t(tau_mem),
+                                as_t(threshold), bias_time, delay=layer.delay_ms / tau,
+                                mask=mask))
+        return TTFSModel(layers)
+
+    def write_weights(self, model: TTFSModel) -> None:
+        for layer, model_layer in zip(self.layers, model.layers):
+            w = model_layer.weights.detach().cpu().numpy().astype(float) * layer.current_unit_na
+            n_pre = layer.pre.size
+            groups = [(layer.projections, w[:n_pre])]
+            if layer.bias_population is not None:
+                groups.append((layer.bias_projections, w[n_pre:]))
+            for group, values in groups:
+                if len(group) == 1:
+                    group[0].set(weight=values)
+                else:  # excitatory / inhibitory pair
+                    group[0].set(weight=np.maximum(values, 0.0))
+                    inhibitory = np.minimum(values, 0.0)
+                    if self._inhibitory_positive(group[1]):
+                        inhibitory = -inhibitory
+                    group[1].set(weight=inhibitory)
+
+    @staticmethod
+    def _inhibitory_positive(projection) -> bool:
+        """Whether the backend stores inhibitory current weights as positive numbers."""
+        w = np.asarray(projection.get("weight", format="array"), dtype=float)
+        w = w[np.isfinite(w) & (w != 0)]
+        return bool(w.size) and bool(np.all(w > 0))
+
+    # ------------------------------------------------------------------ running
+    def run(self, input_times_model: torch.Tensor) -> List[np.ndarray]:
+        """Run a batch (inputs in model time units) as trials; every layer's first-spike
+        times per trial in model time units (relative to the trial start), inf = silent."""
+        sim = self.sim
+        tau = self.time_unit_ms
+        x = np.asarray(input_times_model.detach().cpu().numpy(), dtype=float) * tau
+        n_trials = x.shape[0]
+        duration = self.trial_duration
+        t_offset = float(sim.get_current_time())
+        # align to the trial grid (pynn_ttfs counts trials from the segment start)
+        t_offset = math.ceil(t_offset / duration - 1e-9) * duration
+        finite = x[np.isfinite(x)]
+        if finite.size and (finite.min() < 0 or finite.max() >= duration):
+            raise ValueError(f"input spike times must lie in [0, {duration}) ms within a trial")
+        self.input_population.set(spike_times=trials.spike_times_for_trials(x, duration, t_offset))
+        for layer in self.layers:
+            if layer.bias_population is not None:
+                emit = np.full((n_trials, 1), layer.bias_emit_ms)
+                layer.bias_population.set(
+                    spike_times=trials.spike_times_for_trials(emit, duration, t_offset))
+        sim.run(t_offset + n_trials * duration - float(sim.get_current_time()))
+        outputs = []
+        for layer in self.layers:
+            data = layer.population.get_data("spikes", clear=True)
+            times = trials.first_spike_times(data, n_trials, duration, layer.population.size,
+                                             t_start=t_offset)
+            outputs.append(times / tau)
+        return outputs
+
+
+class PyNNForward:
+    """The trainer's forward pass through a PyNN backend (see :class:`PyNNNetwork`)."""
+
+    name = "pynn"
+
+    def __init__(self, network: PyNNNetwork, model: TTFSModel):
+        self.network = network
+        self.model = model
+
+    def __call__(self, input_times: torch.Tensor) -> List[torch.Tensor]:
+        recorded = self.network.run(input_times)
+        w = self.model.layers[0].weights
+        return [torch.as_tensor(t, dtype=w.dtype, device=w.device) for t in recorded]
+
+    def write_weights(self) -> None:
+        self.network.write_weights(self.model)
+
+
+# ---------------------------------------------------------------------- network builder
+
+def build_network(sim, model: TTFSModel, tau_syn_ms: float = 5.0, cm_nf: float = 1.0,
+                  v_rest_mv: float = -65.0, v_thresh_mv: float = -50.0,
+                  delay_ms: float = 0.1, trial_duration: Optional[float] = None,
+                  cell_type: Optional[str] = None, labels: Sequence[str] = ()):
+    """Build ``model``'s network with the PyNN API of ``sim``; returns
+    (input population, list of trained populations, list of projections, bias populations).
+
+    Time constants tau_m = tau_syn * (model tau ratio); weights = model weights x the layer
+    threshold current c = cm / tau_m (v_thresh - v_rest). ``cell_type``: "IF_curr_exp_ttfs"
+    (default when ``sim`` has it) or "IF_curr_exp" (e.g. pyNN.nest; then ``trial_duration``
+    is needed and the refractory period follows :func:`pynn_ttfs.trials.nest_trial_layout`).
+    """
+    if cell_type is None:
+        cell_type = "IF_curr_exp_ttfs" if hasattr(sim, "IF_curr_exp_ttfs") else "IF_curr_exp"
+    input_population = sim.Population(model.layers[0].n_in, sim.SpikeSourceArray(spike_times=[]),
+                                      label="input")
+    populations, projections, biases = [], [], []
+    pre = input_population
+    for index, layer in enumerate(model.layers):
+        ratio = float(layer.tau_mem[0] / layer.tau_syn[0])
+        tau_m = tau_syn_ms * ratio
+        params = dict(tau_m=tau_m, tau_syn_E=tau_syn_ms, tau_syn_I=tau_syn_ms, cm=cm_nf,
+                      v_rest=v_rest_mv, v_thresh=v_thresh_mv)
+        if cell_type == "IF_curr_exp":
+            if trial_duration is None:
+                raise ValueError("cell_type IF_curr_exp needs trial_duration (ms)")
+            gap = trials.DECAY_GAP_TAUS * max(tau_syn_ms, tau_m)
+            window = (trial_duration - gap) / 2.0
+            params = trials.nest_cell_parameters(params, window, gap=gap)
+        cell = getattr(sim, cell_type)(**params)
+        label = labels[index] if index < len(labels) else f"layer{index}"
+        population = sim.Population(layer.n_out, cell, label=label)
+        c_na = cm_nf / tau_m * (v_thresh_mv - v_rest_mv)
+        w = layer.weights.detach().cpu().numpy().astype(float) * c_na
+        n_pre = layer.n_in
+        projections.append(sim.Projection(pre, population, sim.AllToAllConnector(),
+                                          sim.StaticSynapse(weight=w[:n_pre], delay=delay_ms),
+                                          label=f"{label}.weights"))
+        if layer.bias_time is not None:
+            bias = sim.Population(1, sim.SpikeSourceArray(
+                spike_times=[layer.bias_time * tau_syn_ms]), label=f"{label}.bias")
+            projections.append(sim.Projection(bias, population, sim.AllToAllConnector(),
+                                              sim.StaticSynapse(weight=w[n_pre:], delay=delay_ms),
+                                              label=f"{label}.bias_weights"))
+            biases.append(bias)
+        populations.append(population)
+        pre = population
+    return input_population, populations, projections, biases
