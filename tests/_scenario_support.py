@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,31 @@ def is_model_not_available_error(error, model):
         match = _NOT_AVAILABLE.search(str(error))
         return match is not None and match.group(1) == model
     return False
+
+
+class ScenarioOutcomeError(AssertionError):
+    """A listed scenario passed, or failed for a reason other than its listed model."""
+
+
+def run_expected_unsupported(scenario, sim, expected):
+    """Run `scenario(sim)`, which is listed as unsupported because of `expected.model`.
+
+    Returns None if it failed with that model's ModelNotAvailable error; raises
+    ScenarioOutcomeError (with the original traceback) if it passed or failed otherwise.
+    pytest's skip/fail outcomes are BaseExceptions and pass through untouched.
+    """
+    try:
+        scenario(sim)
+    except Exception as error:
+        if is_model_not_available_error(error, expected.model):
+            return None
+        raise ScenarioOutcomeError(
+            f"{expected.scenario} is listed as unsupported ({expected.model}: {expected.reason}) "
+            f"but failed with another error:\n" + "".join(traceback.format_exception(error))
+        ) from error
+    raise ScenarioOutcomeError(
+        f"{expected.scenario} passed but {EXPECTED_UNSUPPORTED_FILE.name} lists it as "
+        f"unsupported ({expected.model}); remove it from the list")
 
 
 def substitute_cell_class(ttfs_cell_class, standard_name, dropped_parameters):
