@@ -578,3 +578,16 @@ def test_projection_connector_rejects_nan_weights():
         sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=np.nan))
     with pytest.raises(errors.ConnectionError, match="delay must be finite and >= 0"):
         sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=-0.1))
+
+
+def test_example_pynn_basics_runs(tmp_path):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    png = tmp_path / "basics.png"
+    done = subprocess.run([sys.executable, os.path.join(root, "examples", "pynn_basics.py"),
+                           "--output", str(png)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "output first-spike times" in done.stdout
+    assert png.stat().st_size > 10000
