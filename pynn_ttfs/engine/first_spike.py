@@ -32,6 +32,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from .fast import gradients_fast, solve_fast
 from .lambertw import lambertw
 from .neuron import LayerParameters, Scalar, layer_parameters, psp_kernel, psp_kernel_derivative
 
@@ -141,7 +142,7 @@ def _solve_chunk(
     return torch.where(any_valid, times, torch.full_like(times, math.inf))
 
 
-def solve_first_spike_times(
+def solve_first_spike_times_reference(
     input_times: torch.Tensor, weights: torch.Tensor, params: LayerParameters
 ) -> torch.Tensor:
     """First-spike times (batch, n_post) of a layer, +inf where a neuron stays silent.
@@ -173,7 +174,7 @@ def solve_first_spike_times(
     return out
 
 
-def first_spike_gradients(
+def first_spike_gradients_reference(
     input_times: torch.Tensor,
     weights: torch.Tensor,
     output_times: torch.Tensor,
@@ -216,6 +217,47 @@ def first_spike_gradients(
         if need_input_grad:
             grad_input[rows] = torch.einsum("bim,im,bm->bi", kernel_slope, weights, scale)
     return grad_input, grad_weights
+
+
+
+def solve_first_spike_times(
+    input_times: torch.Tensor, weights: torch.Tensor, params: LayerParameters
+) -> torch.Tensor:
+    """First-spike times (batch, n_post) of a layer, +inf where a neuron stays silent.
+
+    Dispatches to the fast exact solver (``fast.py``: probe windows and matrix products);
+    layers it does not cover (more than a few distinct tau_syn values) use
+    :func:`solve_first_spike_times_reference`. Same result to rounding. No autograd; use
+    :func:`first_spike_times` for a differentiable version.
+    """
+    times = solve_fast(input_times, weights, params)
+    if times is None:
+        times = solve_first_spike_times_reference(input_times, weights, params)
+    return times
+
+
+def first_spike_gradients(
+    input_times: torch.Tensor,
+    weights: torch.Tensor,
+    output_times: torch.Tensor,
+    params: LayerParameters,
+    grad_output: torch.Tensor,
+    need_input_grad: bool = True,
+    need_weight_grad: bool = True,
+) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """Vector-Jacobian products of the first-spike times at ``output_times``.
+
+    Returns (dL/d input_times (batch, n_pre), dL/d weights (n_pre, n_post)) given
+    grad_output = dL/dT (batch, n_post). Silent neurons (T = inf) pass no gradient.
+    Fast path (``fast.py``) where it applies, else :func:`first_spike_gradients_reference`.
+    """
+    result = gradients_fast(input_times, weights, output_times, params, grad_output,
+                            need_input_grad, need_weight_grad)
+    if result is None:
+        result = first_spike_gradients_reference(
+            input_times, weights, output_times, params, grad_output,
+            need_input_grad, need_weight_grad)
+    return result
 
 
 class FirstSpikeTimes(torch.autograd.Function):
