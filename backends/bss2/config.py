@@ -1,0 +1,136 @@
+"""Every number of the emulated BrainScaleS-2 chip, with its source or its status as an assumption.
+
+Units used throughout the emulation:
+
+* Model time: the PyNN layer's ms. Chip time = model time / acceleration; with the default
+  1000x, 1 model ms = 1 chip µs, so a population with tau_syn = 6 ms runs with the
+  published tau_s = 6 µs of chip time.
+* Model weight units: a synaptic weight divided by the threshold current of the TARGET
+  neuron, w_model = w_nA / c_nA with c = g_L (v_thresh - v_rest) = cm / tau_m * (v_thresh -
+  v_rest). One model unit is the weight that, delivered as a constant current, would hold
+  the membrane exactly at threshold. The chip stores round(w_model * weight_resolution)
+  clipped to [-max_weight_int, max_weight_int] (published: 30 per unit, 63, so 1/30
+  resolution and |w| <= 2.1).
+* Relative spreads are standard deviations of log-normal factors (exp(sigma N(0, 1))) on
+  the nominal value, so parameters stay positive.
+
+Sources: ../shared/docs/ttfs-reference.md section 5 (published chip facts: 1000x, 6 µs,
+8 ns, 256/256 limits, 6-bit weights, calibratable ranges, post-calibration residuals from
+the authors' hardware-aware simulation: threshold offset +0.13 and sigma 0.08 at threshold
+2.6 -> +5.0 % and 3.1 %; trial-to-trial threshold sigma 0.04 -> 1.5 %; jitter 0.01 tau_s).
+Uncalibrated spreads, the per-synapse gain spread and the overheads are ASSUMPTIONS
+(stated as such below); change them through ``ChipConfig``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    # --- capacity (published) ---
+    n_neurons: int = 256  # logical neurons over all LIF populations
+    max_inputs: int = 256  # signed inputs per neuron (2 synapse rows each)
+    # --- weights (published) ---
+    #: chip integers per model weight unit; None = infinite resolution (no rounding, no clip)
+    weight_resolution: Optional[float] = 30.0
+    max_weight_int: int = 63
+    # --- time (published) ---
+    acceleration: float = 1000.0  # model ms -> chip µs at 1000x
+    time_resolution_us: float = 0.008  # FPGA clock 125 MHz; 0 = no time-stamp quantisation
+    tau_syn_range_us: Tuple[float, float] = (0.3, 30.0)
+    tau_mem_range_us: Tuple[float, float] = (0.5, 60.0)
+    trial_duration_tau_s: float = 30.0  # chip time one sample occupies, in tau_s
+    #: ASSUMPTION: extra chip-side time per trial (µs) and per run() call (µs); 0 by default,
+    #: i.e. the reported time is the analog network's time only
+    overhead_per_trial_us: float = 0.0
+    overhead_per_run_us: float = 0.0
+    # --- trial-to-trial noise (published magnitudes) ---
+    noise: bool = True
+    threshold_noise: float = 0.04 / 2.6  # relative sigma per (trial, neuron)
+    spike_jitter_tau_s: float = 0.01  # sigma of each spike time, in the neuron's tau_s
+    # --- fixed pattern before calibration (ASSUMPTIONS: "10-20 %" for time constants) ---
+    threshold_spread: float = 0.15  # threshold voltage relative to (v_thresh - v_rest)
+    leak_spread: float = 0.10  # leak (resting) potential, relative to (v_thresh - v_rest)
+    tau_mem_spread: float = 0.15
+    tau_syn_spread: float = 0.15
+    column_gain_spread: float = 0.15  # per-neuron synaptic input strength (calibratable)
+    synapse_gain_spread: float = 0.03  # per-synapse DAC mismatch (not calibratable)
+    dc_gain_spread: float = 0.10  # the neuron's offset-current source, used by calibration
+    dead_fraction: float = 0.0  # fraction of neuron circuits that never spike
+    # --- after calibration (published residuals of the hardware-aware simulation) ---
+    calibrated_threshold_offset: float = 0.13 / 2.6  # mean relative threshold offset (+5 %)
+    calibrated_threshold_spread: float = 0.08 / 2.6  # per-neuron sigma (3.1 %)
+    calibrated_tau_spread: float = 0.03  # "a few %" for tau_mem and tau_syn
+    #: trim DACs: relative step and range of the per-neuron correction factors
+    trim_step: float = 0.002
+    trim_range: Tuple[float, float] = (0.4, 2.5)
+    #: operating point at which calibration measures (chip µs)
+    calibration_tau_us: float = 6.0
+
+    def __post_init__(self):
+        positive = ("n_neurons", "max_inputs", "max_weight_int", "acceleration", "trial_duration_tau_s",
+                    "calibration_tau_us", "trim_step")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ChipConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.weight_resolution is not None and not self.weight_resolution > 0:
+            raise ValueError(
+                f"ChipConfig.weight_resolution must be > 0 or None (infinite), got {self.weight_resolution}"
+            )
+        non_negative = ("time_resolution_us", "overhead_per_trial_us", "overhead_per_run_us",
+                        "threshold_noise", "spike_jitter_tau_s", "threshold_spread", "leak_spread",
+                        "tau_mem_spread", "tau_syn_spread", "column_gain_spread", "synapse_gain_spread",
+                        "dc_gain_spread", "calibrated_threshold_spread", "calibrated_tau_spread")
+        for name in non_negative:
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"ChipConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.dead_fraction < 1:
+            raise ValueError(f"ChipConfig.dead_fraction must lie in [0, 1), got {self.dead_fraction}")
+        for name in ("tau_syn_range_us", "tau_mem_range_us", "trim_range"):
+            low, high = getattr(self, name)
+            if not 0 < low < high:
+                raise ValueError(f"ChipConfig.{name} must be (low, high) with 0 < low < high, got {(low, high)}")
+
+    @property
+    def max_weight_model(self) -> float:
+        """Largest |weight| in model units (2.1 for the published 63 / 30)."""
+        if self.weight_resolution is None:
+            return float("inf")
+        return self.max_weight_int / self.weight_resolution
+
+    def replace(self, **changes) -> "ChipConfig":
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown ChipConfig fields {unknown}; known: {sorted(known)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> Dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def ideal(cls, **changes) -> "ChipConfig":
+        """No noise, no fixed-pattern spread, infinite weight resolution, no time stamps:
+        the chip then reproduces the software substrate exactly."""
+        base = cls(weight_resolution=None, time_resolution_us=0.0, noise=False, threshold_spread=0.0,
+                   leak_spread=0.0, tau_mem_spread=0.0, tau_syn_spread=0.0, column_gain_spread=0.0,
+                   synapse_gain_spread=0.0, dc_gain_spread=0.0, calibrated_threshold_offset=0.0,
+                   calibrated_threshold_spread=0.0, calibrated_tau_spread=0.0)
+        return base.replace(**changes) if changes else base
+
+
+def make_config(chip_config=None, **changes) -> ChipConfig:
+    """A ChipConfig from None (defaults), a ChipConfig or a dict, with field overrides."""
+    if chip_config is None:
+        base = ChipConfig()
+    elif isinstance(chip_config, ChipConfig):
+        base = chip_config
+    elif isinstance(chip_config, dict):
+        base = ChipConfig().replace(**chip_config)
+    else:
+        raise ValueError(f"chip_config must be a ChipConfig, a dict or None, got {type(chip_config).__name__}")
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return base.replace(**changes) if changes else base

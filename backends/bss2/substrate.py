@@ -1,0 +1,311 @@
+"""The emulated BrainScaleS-2 substrate: a NetworkGraph run on one seeded chip instance.
+
+What happens to a network on its way through the chip (in this order):
+
+1. Placement: LIF populations get consecutive logical neurons in topological order;
+   every distinct presynaptic (neuron, delay) of a population gets one signed input
+   (two synapse rows). Over-capacity raises ValueError naming the limit and the excess.
+2. Weights: model weight = w_nA / c_target of the post neuron, stored as an integer in
+   [-63, 63] (resolution 1/30); the realised weight is integer / 30 (see ``weights.py``),
+   then the analog path multiplies it with the neuron's input strength and the synapse's
+   gain (fixed pattern).
+3. Neurons: threshold, tau_syn and tau_mem are the targets times the chip's per-neuron
+   factors (calibrated or not; see ``chip.py``), so tau_mem / tau_syn is no longer
+   exactly 1 or 2 and the general first-crossing solver (``engine/general.py``) is used.
+   Every trial draws threshold noise per (trial, neuron); every spike gets time jitter.
+4. Time stamps: input spikes are released and output spikes recorded on the 8 ns FPGA
+   clock (model time = chip time x acceleration; 1 model ms = 1 chip µs at 1000x).
+
+With ``ChipConfig.ideal()`` (or ``ideal=True``) none of this changes anything and the
+neurons go through the very same closed-form solver as the software substrate: the times
+are bit-identical.
+
+``TrialResult.info`` reports the emulated chip time (trial_duration_tau_s x tau_s per
+trial plus the configured overheads) and spike counts.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from pynn_ttfs.engine import membrane_potential, solve_first_spike_times
+from pynn_ttfs.engine.general import solve_first_spike_times_general
+from pynn_ttfs.engine.neuron import SUPPORTED_RATIOS, layer_parameters
+
+from ..graph import LIF, SOURCE, NetworkGraph, PopulationSpec, TrialInput, TrialResult
+from ..software.substrate import SoftwareSubstrate, compile_layer_inputs
+from .calibration import Calibration, default_cache_dir, load_or_calibrate, needs_calibration
+from .chip import ChipInstance
+from .config import ChipConfig, make_config
+from .weights import chip_to_model, model_to_chip
+
+
+class BSS2Substrate(SoftwareSubstrate):
+    """An emulated BrainScaleS-2 chip.
+
+    chip_seed: which chip (fixed pattern). calibration: "auto" (load this chip's cached
+    calibration or measure and cache it), "fresh", "none" (raw chip) or a path to a
+    calibration file. calibration_dir: cache folder (default ``$PYNN_TTFS_BSS2_CALIBRATION_DIR``
+    or ~/.cache/pynn_ttfs/bss2). noise: trial-to-trial noise on/off (None = config).
+    noise_seed: seeds the noise stream (with the chip seed). ideal: start from
+    ``ChipConfig.ideal()``. chip_config: a ChipConfig or dict of its fields; the remaining
+    keyword arguments override single fields.
+    """
+
+    name = "bss2"
+
+    def __init__(
+        self,
+        chip_seed: int = 0,
+        calibration="auto",
+        calibration_dir=None,
+        noise: Optional[bool] = None,
+        noise_seed: int = 0,
+        ideal: bool = False,
+        chip_config=None,
+        weight_resolution="default",
+        time_resolution_us: Optional[float] = None,
+        threshold_noise: Optional[float] = None,
+        spike_jitter_tau_s: Optional[float] = None,
+        dead_fraction: Optional[float] = None,
+        overhead_per_trial_us: Optional[float] = None,
+        device: str = "cpu",
+        dtype="float64",
+    ):
+        super().__init__(device=device, dtype=dtype)
+        base = chip_config if chip_config is not None else (ChipConfig.ideal() if ideal else None)
+        changes = dict(noise=noise, time_resolution_us=time_resolution_us, threshold_noise=threshold_noise,
+                       spike_jitter_tau_s=spike_jitter_tau_s, dead_fraction=dead_fraction,
+                       overhead_per_trial_us=overhead_per_trial_us)
+        self.config = make_config(base, **changes)
+        if weight_resolution != "default":  # None means infinite resolution, so not a "keep" marker
+            self.config = self.config.replace(weight_resolution=weight_resolution)
+        self.chip = ChipInstance(chip_seed, self.config)
+        self.chip_seed = self.chip.chip_seed
+        self.calibration: Optional[Calibration] = None
+        if needs_calibration(self.config):
+            self.calibration = load_or_calibrate(self.chip, calibration_dir or default_cache_dir(), calibration)
+        self._noise_rng = np.random.default_rng([self.chip_seed, 0x5EED, int(noise_seed)])
+        self.total_chip_time_s = 0.0
+        self.total_trials = 0
+
+    # ------------------------------------------------------------------ facts
+    def describe(self):
+        facts = super().describe()
+        facts.update({"name": self.name, "chip_seed": self.chip_seed, "calibrated": self.chip.calibrated,
+                      "noise": self.config.noise, "weight_resolution": self.config.weight_resolution,
+                      "total_chip_time_s": self.total_chip_time_s, "total_trials": self.total_trials})
+        return facts
+
+    # ------------------------------------------------------------- placement
+    def placement(self, graph: NetworkGraph) -> Dict[str, int]:
+        """Logical neuron offset of every LIF population; checks the capacity limits."""
+        offsets, used = {}, 0
+        for label in graph.topological_order():
+            pop = graph.populations[label]
+            if pop.kind != LIF:
+                continue
+            offsets[label] = used
+            used += pop.size
+        if used > self.config.n_neurons:
+            sizes = ", ".join(f"{k}={graph.populations[k].size}" for k in offsets)
+            raise ValueError(
+                f"the network needs {used} LIF neurons ({sizes}) but the chip has "
+                f"{self.config.n_neurons} logical neurons: {used - self.config.n_neurons} too many"
+            )
+        for label in offsets:
+            n_inputs = sum(len(group) for group in self._input_groups(graph, label))
+            if n_inputs > self.config.max_inputs:
+                raise ValueError(
+                    f"population {label!r} needs {n_inputs} signed inputs per neuron (distinct "
+                    f"presynaptic neurons and delays) but a chip neuron has {self.config.max_inputs} "
+                    f"(two synapse rows each): {n_inputs - self.config.max_inputs} too many"
+                )
+        return offsets
+
+    @staticmethod
+    def _input_groups(graph: NetworkGraph, label: str) -> List[np.ndarray]:
+        """Used presynaptic indices per (projection, delay) group, in the order
+        ``compile_layer_inputs`` lays out its input columns."""
+        groups = []
+        for proj in graph.incoming(label):
+            if proj.weight.size == 0:
+                continue
+            for delay in np.unique(proj.delay):
+                groups.append(np.unique(proj.pre_index[proj.delay == delay]))
+        return groups
+
+    def _check_time_constants(self, label: str, pop: PopulationSpec) -> None:
+        scale = 1000.0 / self.config.acceleration  # model ms -> chip µs
+        for key, (low, high), name in (("tau_syn", self.config.tau_syn_range_us, "tau_syn"),
+                                       ("tau_m", self.config.tau_mem_range_us, "tau_m")):
+            chip_us = np.asarray(pop.params[key], dtype=np.float64) * scale
+            if np.any(chip_us < low) or np.any(chip_us > high):
+                bad = chip_us[(chip_us < low) | (chip_us > high)][0]
+                raise ValueError(
+                    f"population {label!r}: {name} = {bad / scale:g} ms is {bad:g} µs on the chip "
+                    f"(acceleration {self.config.acceleration:g}x), outside the calibratable range "
+                    f"{low:g}-{high:g} µs ({low / scale:g}-{high / scale:g} ms)"
+                )
+
+    # ---------------------------------------------------------------- weights
+    def chip_weights(self, graph: NetworkGraph) -> Dict[str, np.ndarray]:
+        """The integers the chip holds per projection (one per connection, signed; with
+        infinite resolution the unrounded model weights)."""
+        out = {}
+        for proj in graph.projections:
+            post = graph.populations[proj.post]
+            c_target = post.threshold_current()[proj.post_index]
+            out[proj.label] = model_to_chip(proj.weight / c_target, self.config)
+        return out
+
+    def realised_weights(self, graph: NetworkGraph) -> Dict[str, np.ndarray]:
+        """Per projection the weights (nA, one per connection) the chip realises in model
+        terms: chip integer / resolution x the post neuron's target threshold current.
+        This is what ``Projection.get("weight")`` should return on this backend."""
+        out = {}
+        for proj in graph.projections:
+            post = graph.populations[proj.post]
+            c_target = post.threshold_current()[proj.post_index]
+            out[proj.label] = chip_to_model(model_to_chip(proj.weight / c_target, self.config),
+                                            self.config) * c_target
+        return out
+
+    def realise_weight_array(self, weight_nA: np.ndarray, threshold_current_nA: np.ndarray) -> np.ndarray:
+        """Elementwise version for the PyNN layer: weights (nA) onto neurons with the given
+        target threshold currents (nA, broadcastable) -> realised weights (nA)."""
+        c = np.asarray(threshold_current_nA, dtype=np.float64)
+        w = np.asarray(weight_nA, dtype=np.float64)
+        return chip_to_model(model_to_chip(w / c, self.config), self.config) * c
+
+    def _effective_graph(self, graph: NetworkGraph, offsets: Dict[str, int]) -> Tuple[NetworkGraph, int]:
+        """A copy of the graph whose weights are what the analog chip applies (nA)."""
+        factors = self.chip.neuron_factors()
+        eff = copy.copy(graph)
+        eff.projections = []
+        clipped = 0
+        slot_of: Dict[Tuple[str, str, float, int], int] = {}
+        for label in offsets:
+            slot = 0
+            for proj in graph.incoming(label):
+                for delay in np.unique(proj.delay) if proj.weight.size else []:
+                    for pre in np.unique(proj.pre_index[proj.delay == delay]):
+                        slot_of[(label, proj.label, float(delay), int(pre))] = slot
+                        slot += 1
+        for proj in graph.projections:
+            post = graph.populations[proj.post]
+            c_target = post.threshold_current()[proj.post_index]
+            model = proj.weight / c_target
+            ints = model_to_chip(model, self.config)
+            if self.config.weight_resolution is not None:
+                clipped += int(np.sum(np.abs(model * self.config.weight_resolution) > self.config.max_weight_int + 0.5))
+            neuron = offsets[proj.post] + proj.post_index
+            slots = np.array([slot_of[(proj.post, proj.label, float(d), int(p))]
+                              for d, p in zip(proj.delay, proj.pre_index)], dtype=np.int64)
+            rows = 2 * slots + (ints < 0)
+            gain = factors["column_gain"][neuron] * self.chip.synapse_gain(rows, neuron)
+            new = copy.copy(proj)
+            # with infinite resolution keep the requested weight bit for bit
+            realised = proj.weight if self.config.weight_resolution is None else (
+                chip_to_model(ints, self.config) * c_target)
+            new.weight = realised * gain
+            eff.projections.append(new)
+        return eff, clipped
+
+    # ---------------------------------------------------------------- running
+    def _neuron_parameters(self, pop: PopulationSpec, offset: int):
+        f = self.chip.neuron_factors()
+        idx = slice(offset, offset + pop.size)
+        as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=self.dtype, device=self.device)
+        tau_syn = as_t(pop.params["tau_syn"] * f["tau_syn"][idx])
+        tau_mem = as_t(pop.params["tau_m"] * f["tau_mem"][idx])
+        threshold = as_t(pop.threshold_current() * f["threshold"][idx])
+        return tau_syn, tau_mem, threshold, f["dead"][idx]
+
+    def run(
+        self,
+        graph: NetworkGraph,
+        trial_input: TrialInput,
+        sample_times_ms: Optional[np.ndarray] = None,
+        record_v: Sequence[str] = (),
+    ) -> TrialResult:
+        order = graph.topological_order()
+        offsets = self.placement(graph)
+        for label in offsets:
+            self._check_time_constants(label, graph.populations[label])
+        eff, clipped = self._effective_graph(graph, offsets)
+        n_trials = trial_input.n_trials
+        events: Dict[str, torch.Tensor] = {}
+        first_spikes: Dict[str, np.ndarray] = {}
+        potentials: Dict[str, np.ndarray] = {}
+        input_spikes = 0
+        for label in order:
+            pop = graph.populations[label]
+            if pop.kind == SOURCE:
+                spikes = trial_input.spikes.get(label)
+                if spikes is None:
+                    spikes = np.full((n_trials, pop.size, 1), np.inf)
+                input_spikes += int(np.isfinite(spikes).sum())
+                # the FPGA releases input events on its clock
+                events[label] = self.chip.timestamp(
+                    torch.as_tensor(spikes, dtype=self.dtype, device=self.device))
+                continue
+            if pop.kind != LIF:
+                raise ValueError(f"population {label!r} has unknown kind {pop.kind!r}")
+            times, weights = compile_layer_inputs(eff, label, events, self.dtype, self.device)
+            tau_syn, tau_mem, threshold, dead = self._neuron_parameters(pop, offsets[label])
+            ratio = (tau_mem / tau_syn).double()
+            closed_form = (not self.config.noise) and bool(
+                torch.stack([(ratio - r).abs() <= 1e-9 * r for r in SUPPORTED_RATIOS]).any(0).all())
+            if closed_form:
+                # the software substrate's own solver: bit-identical when nothing deviates
+                like = torch.zeros((), dtype=self.dtype, device=self.device)
+                params = layer_parameters(tau_syn, tau_mem, threshold, pop.size, like)
+                out = solve_first_spike_times(times, weights, params)
+            else:
+                per_trial = self.chip.noisy_threshold(threshold, n_trials, self._noise_rng)
+                out = solve_first_spike_times_general(times, weights, tau_syn, tau_mem, per_trial)
+                out = self.chip.add_output_noise(out, tau_syn, self._noise_rng)
+            if dead.any():
+                out[:, torch.as_tensor(dead, device=out.device)] = float("inf")
+            events[label] = out.unsqueeze(2)
+            first_spikes[label] = self.chip.timestamp(out).double().cpu().numpy()
+            if label in record_v and sample_times_ms is not None:
+                v = membrane_potential(
+                    times, weights,
+                    torch.as_tensor(sample_times_ms, dtype=self.dtype, device=self.device),
+                    tau_syn, tau_mem,
+                ).double().cpu().numpy()
+                # scaled so that the chip's own threshold reads as v_thresh
+                swing = pop.params["v_thresh"] - pop.params["v_rest"]
+                potentials[label] = pop.params["v_rest"] + v / threshold.double().cpu().numpy() * swing
+        info = self._chip_time(graph, offsets, n_trials)
+        lif_spikes = int(sum(np.isfinite(t).sum() for t in first_spikes.values()))
+        info.update({
+            "n_trials": float(n_trials),
+            "lif_spikes": float(lif_spikes),
+            "input_spikes": float(input_spikes),
+            "spikes_per_trial": lif_spikes / n_trials if n_trials else 0.0,
+            "clipped_weights": float(clipped),
+            "chip_seed": float(self.chip_seed),
+            "calibrated": float(self.chip.calibrated),
+        })
+        return TrialResult(first_spikes, potentials if record_v else None, info)
+
+    def _chip_time(self, graph: NetworkGraph, offsets: Dict[str, int], n_trials: int) -> Dict[str, float]:
+        scale = 1000.0 / self.config.acceleration
+        tau_s_us = max((float(np.max(graph.populations[k].params["tau_syn"])) * scale for k in offsets),
+                       default=0.0)
+        trial_us = self.config.trial_duration_tau_s * tau_s_us
+        total_us = n_trials * (trial_us + self.config.overhead_per_trial_us) + self.config.overhead_per_run_us
+        self.total_chip_time_s += total_us * 1e-6
+        self.total_trials += n_trials
+        return {
+            "chip_time_per_trial_us": trial_us + self.config.overhead_per_trial_us,
+            "chip_time_s": total_us * 1e-6,
+            "emulated_wall_time_s": total_us * 1e-6,
+            "total_chip_time_s": self.total_chip_time_s,
+        }
