@@ -591,3 +591,20 @@ def test_example_pynn_basics_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "output first-spike times" in done.stdout
     assert png.stat().st_size > 10000
+
+
+def test_setup_forwards_substrate_options_to_bss2():
+    sim.setup(backend="bss2", chip_seed=3, threads=4)  # threads: ignored like any unknown option
+    assert sim.simulator.state.substrate.describe()["chip_seed"] == 3
+
+
+def test_spike_times_set_between_runs_change_only_the_future():
+    sim.setup()
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[2.0, 8.0]))
+    out = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=0.0))
+    src.record("spikes")
+    sim.run(5.0)
+    src.set(spike_times=[1.0, 12.0])  # 1.0 is in the past: ignored; 8.0 is replaced by 12.0
+    sim.run(10.0)
+    assert list(src.get_data().segments[0].spiketrains[0].magnitude) == [2.0, 12.0]
