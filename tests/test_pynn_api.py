@@ -608,3 +608,29 @@ def test_spike_times_set_between_runs_change_only_the_future():
     src.set(spike_times=[1.0, 12.0])  # 1.0 is in the past: ignored; 8.0 is replaced by 12.0
     sim.run(10.0)
     assert list(src.get_data().segments[0].spiketrains[0].magnitude) == [2.0, 12.0]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
+def test_setup_cuda_without_gpu_fails_clearly():
+    with pytest.raises(ValueError, match="device='cuda' was requested but torch sees no CUDA device"):
+        sim.setup(device="cuda")
+
+
+def test_constructor_initial_values_are_checked():
+    sim.setup()
+    sim.Population(2, sim.IF_curr_exp_ttfs(v_rest=-70.0), initial_values={"v": -70.0})
+    with pytest.raises(errors.InvalidParameterValueError, match="must equal v_rest"):
+        sim.Population(2, sim.IF_curr_exp_ttfs(v_rest=-70.0), initial_values={"v": -65.0})
+    p = sim.Population(2, sim.IF_curr_exp_ttfs(v_rest=-70.0))
+    p.set(v_rest=-68.0)
+    p.initialize(v=-68.0)  # the default initial v followed v_rest
+
+
+def test_projection_between_views_of_one_population_is_rejected_at_run():
+    sim.setup()
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    p = sim.Population(4, sim.IF_curr_exp_ttfs(**TTFS), label="layers")
+    sim.Projection(src, p[0:2], sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    sim.Projection(p[0:2], p[2:4], sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
+    with pytest.raises(ValueError, match="connects population 'layers' to itself"):
+        sim.run(10.0)
