@@ -44,7 +44,7 @@ class Recorder(recording.Recorder):
         if ids.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         index = ids - int(pop.first_id)
-        t_start, t_now = self._start_time(), state.t
+        t_start = self._start_time()
         if pop._parameters.get("spike_times") is not None:  # SpikeSourceArray
             neuron, times = state.results.source_spikes.get(pop, (np.zeros(0, np.int64), np.zeros(0)))
             wanted = np.zeros(pop.size, bool)

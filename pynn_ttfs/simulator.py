@@ -15,9 +15,9 @@ import math
 from typing import Dict, List, Optional
 
 import numpy as np
-from pyNN import common, errors
+from pyNN import common
 
-from .backends.graph import LIF, SOURCE, NetworkGraph, PopulationSpec, ProjectionSpec, TrialInput
+from .backends.graph import LIF, SOURCE, NetworkGraph, TrialInput
 
 name = "pynn_ttfs"
 

@@ -34,7 +34,7 @@ scripts.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 from pyNN.parameters import Sequence

@@ -136,7 +136,7 @@ def test_min_delay_auto_follows_connections():
 
 # --- connectors against pyNN.mock -------------------------------------------------------
 def _connector_cases():
-    from pyNN.random import NumpyRNG, RandomDistribution
+    from pyNN.random import NumpyRNG
     return {
         "all_to_all": lambda m: m.AllToAllConnector(),
         "one_to_one": lambda m: m.OneToOneConnector(),
@@ -164,7 +164,6 @@ class _Diagonal(IndexBasedExpression):
 def test_connectors_match_pynn_mock(case):
     import pyNN.mock as mock
     from pyNN.random import NumpyRNG, RandomDistribution
-    from pyNN.standardmodels.synapses import StaticSynapse as _Base  # noqa: F401
 
     def build(backend, celltype):
         backend.setup(timestep=0.1, min_delay=0.1)
