@@ -5,6 +5,25 @@ Projection, connectors, run, get_data, ...). Cell type ``IF_curr_exp_ttfs`` (the
 first-spike LIF neuron), ``SpikeSourceArray`` and ``StaticSynapse`` are available; every
 other PyNN standard model raises NotImplementedError (ModelNotAvailable) when created.
 Trials: see :mod:`pynn_ttfs.trials`.
+
+Example (a batch of samples, one trial of ``D`` ms each, in one run)::
+
+    import numpy as np
+    import pynn_ttfs as sim
+    from pynn_ttfs import trials
+
+    D = 50.0
+    sim.setup(timestep=0.1, trial_duration=D)            # backend="bss2", device="cuda", ...
+    x = np.array([[1.0, 2.5], [0.5, np.inf]])            # (n_trials, n_inputs) ms, inf = silent
+    inputs = sim.Population(2, sim.SpikeSourceArray(spike_times=trials.spike_times_for_trials(x, D)))
+    out = sim.Population(3, sim.IF_curr_exp_ttfs(tau_m=10.0, tau_syn_E=5.0, tau_syn_I=5.0))
+    sim.Projection(inputs, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=0.0))
+    out.record(["spikes", "v"])
+    sim.run(D * len(x))
+    t_first = trials.first_spike_times(out.get_data("spikes"), len(x), D)  # (n_trials, 3)
+
+Limits: feed-forward networks of populations only (a recurrent projection raises at
+run()); one spike per neuron and trial; tau_m / tau_syn must be 1 or 2.
 """
 from pyNN import errors, random, space  # noqa: F401
 from pyNN.network import Network  # noqa: F401

@@ -6,8 +6,13 @@ Time model (see :mod:`pynn_ttfs.trials`): a segment (from t = 0 to the next ``re
 is cut into trials of ``trial_duration`` ms (``None``: the whole segment is one trial).
 Each trial starts from rest; its result is the closed-form first-spike time of every
 neuron given the source spikes inside that trial. ``run_until(t)`` computes only the
-trials that overlap the new interval, so results already recorded never change
-(``run(x + y)`` equals ``run(x); run(y)``).
+trials that overlap the new interval ``[t_old, t)``, so results already recorded never
+change (``run(x + y)`` equals ``run(x); run(y)``). Weights or parameters changed between
+two runs inside one trial apply to the rest of that trial as if they had held since its
+start; spikes already recorded stay. SpikeSourceArray spikes are delivered (and
+recorded) when a run covers them; setting new ``spike_times`` changes only the future.
+Populations are the nodes of the graph: a projection between two views of the same
+population counts as recurrent (use separate populations for layers).
 """
 from __future__ import annotations
 
