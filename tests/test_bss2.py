@@ -1,0 +1,173 @@
+"""The emulated BrainScaleS-2 substrate: weights, capacity, seeds, exactness switch, time
+stamps, time-constant ranges and calibration (spread measured from spikes only)."""
+import numpy as np
+import pytest
+
+from pynn_ttfs.backends import LIF, SOURCE, NetworkGraph, PopulationSpec, ProjectionSpec, TrialInput, get_substrate
+from pynn_ttfs.backends.bss2 import (BSS2Substrate, Calibration, ChipConfig, ChipInstance, calibrate,
+                                     chip_to_model, measure_neurons, model_to_chip, relative_spread)
+from pynn_ttfs.backends.bss2.calibration import cache_path
+
+THRESHOLD_NA = 0.2 / 1.0 * 10.0  # cm / tau_m * (v_thresh - v_rest)
+
+
+def lif(label, n, tau=1.0, ratio=1.0):
+    return PopulationSpec(label, n, LIF, {
+        "tau_syn": np.full(n, tau), "tau_m": np.full(n, ratio * tau), "cm": np.full(n, 0.2 * ratio),
+        "v_rest": np.full(n, -65.0), "v_thresh": np.full(n, -55.0)})
+
+
+def dense(label, pre, post, n_pre, n_post, weights_model, delay=0.0):
+    pi, po = np.meshgrid(np.arange(n_pre), np.arange(n_post), indexing="ij")
+    return ProjectionSpec(label, pre, post, pi.ravel(), po.ravel(), np.asarray(weights_model).ravel() * THRESHOLD_NA,
+                          np.full(pi.size, delay))
+
+
+def yinyang_like(seed=0, n_hidden=40, ratio=1.0):
+    rng = np.random.default_rng(seed)
+    g = NetworkGraph()
+    g.add_population(PopulationSpec("in", 5, SOURCE))
+    g.add_population(lif("hidden", n_hidden, ratio=ratio))
+    g.add_population(lif("out", 3, ratio=ratio))
+    g.add_projection(dense("p1", "in", "hidden", 5, n_hidden, rng.normal(1.0, 0.8, (5, n_hidden))))
+    g.add_projection(dense("p2", "hidden", "out", n_hidden, 3, rng.normal(0.3, 0.5, (n_hidden, 3))))
+    trials = TrialInput({"in": rng.uniform(0.0, 2.0, (60, 5, 1))})
+    return g, trials
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bss2_cal")
+
+
+def test_weight_quantisation_round_trip():
+    cfg = ChipConfig()
+    ints = np.arange(-63, 64)
+    assert np.array_equal(model_to_chip(chip_to_model(ints, cfg), cfg), ints)
+    w = np.array([0.0, 1.0 / 30, 0.049, 0.051, -1.0, 2.1, 2.5, -7.0])
+    assert np.array_equal(model_to_chip(w, cfg), [0, 1, 1, 2, -30, 63, 63, -63])
+    back = chip_to_model(model_to_chip(w, cfg), cfg)
+    inside = np.abs(w) <= 2.1
+    assert np.all(np.abs(back - w)[inside] <= 0.5 / 30 + 1e-12)
+    assert np.allclose(back[~inside], np.sign(w[~inside]) * 2.1)
+    # through the substrate, in nA: realised weights are integers / 30 times the threshold current
+    g, _ = yinyang_like()
+    sub = BSS2Substrate(ideal=True, weight_resolution=30.0)
+    realised, chip_ints = sub.realised_weights(g), sub.chip_weights(g)
+    for proj in g.projections:
+        assert np.all(np.abs(chip_ints[proj.label]) <= 63)
+        assert np.allclose(realised[proj.label], chip_ints[proj.label] / 30.0 * THRESHOLD_NA)
+    # finer resolution is configurable
+    fine = ChipConfig(weight_resolution=100.0, max_weight_int=255)
+    assert fine.max_weight_model == pytest.approx(2.55)
+    assert model_to_chip(np.array([0.123]), fine)[0] == 12
+
+
+def test_capacity_errors_name_the_limit_and_excess():
+    g = NetworkGraph()
+    g.add_population(PopulationSpec("in", 300, SOURCE))
+    g.add_population(lif("a", 200))
+    g.add_population(lif("b", 70))
+    g.add_projection(dense("p", "in", "a", 300, 200, np.ones((300, 200))))
+    sub = BSS2Substrate(ideal=True)
+    trials = TrialInput({"in": np.zeros((1, 300, 1))})
+    with pytest.raises(ValueError, match=r"270 LIF neurons.*256 logical neurons: 14 too many"):
+        sub.run(g, trials)
+    g.populations.pop("b")
+    with pytest.raises(ValueError, match=r"population 'a' needs 300 signed inputs.*256.*44 too many"):
+        sub.run(g, trials)
+
+
+def test_time_constants_outside_calibratable_range_raise():
+    g, trials = yinyang_like()
+    g.populations["hidden"].params["tau_syn"][:] = 50.0  # 50 µs on chip, range 0.3-30
+    g.populations["hidden"].params["tau_m"][:] = 50.0
+    with pytest.raises(ValueError, match=r"tau_syn = 50 ms.*outside the calibratable range 0.3-30 µs"):
+        BSS2Substrate(ideal=True).run(g, trials)
+
+
+def test_ideal_chip_reproduces_software_exactly():
+    for ratio in (1.0, 2.0):
+        g, trials = yinyang_like(seed=1, ratio=ratio)
+        soft = get_substrate("software").run(g, trials)
+        chip = get_substrate("bss2", ideal=True).run(g, trials)
+        for label, times in soft.first_spike_times.items():
+            assert np.isfinite(times).any()
+            assert np.array_equal(times, chip.first_spike_times[label])
+
+
+def test_realistic_chip_deviates_and_same_seed_is_identical(cache_dir):
+    g, trials = yinyang_like(seed=2)
+    small = ChipConfig(n_neurons=64)  # a 64-neuron chip calibrates 4x faster
+    runs = [BSS2Substrate(chip_seed=5, calibration_dir=cache_dir, chip_config=small).run(g, trials)
+            for _ in range(2)]
+    other = BSS2Substrate(chip_seed=6, calibration_dir=cache_dir, chip_config=small).run(g, trials)
+    soft = get_substrate("software").run(g, trials)
+    for label in soft.first_spike_times:
+        assert np.array_equal(runs[0].first_spike_times[label], runs[1].first_spike_times[label])
+        assert not np.array_equal(runs[0].first_spike_times[label], other.first_spike_times[label])
+        a, b = soft.first_spike_times[label], runs[0].first_spike_times[label]
+        both = np.isfinite(a) & np.isfinite(b)
+        assert both.mean() > 0.5
+        assert 0 < np.mean(np.abs(a[both] - b[both])) < 0.5  # close, but not equal
+    # the calibration was cached once per chip and is reused
+    assert cache_path(cache_dir, 5, small).exists()
+
+
+def test_spike_times_on_the_8ns_clock_and_chip_time_reported():
+    g, trials = yinyang_like(seed=3)
+    sub = BSS2Substrate(ideal=True, time_resolution_us=0.008, noise=True)
+    result = sub.run(g, trials)
+    tick = 0.008  # model ms per 8 ns at 1000x
+    for times in result.first_spike_times.values():
+        finite = times[np.isfinite(times)]
+        assert finite.size > 0
+        assert np.allclose(np.round(finite / tick) * tick, finite, atol=1e-12, rtol=0)
+    info = result.info
+    assert info["chip_time_per_trial_us"] == pytest.approx(30.0)  # 30 tau_s of 1 µs
+    assert info["chip_time_s"] == pytest.approx(60 * 30e-6)
+    assert info["spikes_per_trial"] == pytest.approx(info["lif_spikes"] / 60)
+    slow = BSS2Substrate(ideal=True, overhead_per_trial_us=10.0).run(g, trials)
+    assert slow.info["chip_time_s"] == pytest.approx(60 * 40e-6)
+
+
+def test_noise_is_seeded_and_switchable():
+    g, trials = yinyang_like(seed=4)
+    a = BSS2Substrate(ideal=True, noise=True, noise_seed=1).run(g, trials).first_spike_times["out"]
+    b = BSS2Substrate(ideal=True, noise=True, noise_seed=1).run(g, trials).first_spike_times["out"]
+    c = BSS2Substrate(ideal=True, noise=True, noise_seed=2).run(g, trials).first_spike_times["out"]
+    quiet = BSS2Substrate(ideal=True).run(g, trials).first_spike_times["out"]
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    both = np.isfinite(a) & np.isfinite(quiet)
+    spread = np.std(a[both] - quiet[both])
+    assert 0.003 < spread < 0.1  # jitter 0.01 tau_s plus 1.5 % threshold noise
+
+
+def test_calibration_shrinks_the_measured_spread_and_round_trips_through_file(tmp_path):
+    cfg = ChipConfig(n_neurons=64)
+    chip = ChipInstance(11, cfg)
+    before = relative_spread(measure_neurons(chip, repeats=24, seed=1), cfg.calibration_tau_us)
+    calibration = calibrate(chip, repeats=24)
+    after = relative_spread(measure_neurons(chip, repeats=24, seed=2), cfg.calibration_tau_us)
+    assert before["tau_mem"] > 0.08 and before["weight_scale"] > 0.1
+    assert after["tau_mem"] < 0.6 * before["tau_mem"]
+    assert after["tau_syn"] < 0.8 * before["tau_syn"]
+    assert after["weight_scale"] < 0.5 * before["weight_scale"]
+    assert calibration.calibratable.mean() > 0.9
+    path = calibration.save(tmp_path / "cal.npz")
+    loaded = Calibration.load(path, chip_seed=11, config=cfg)
+    for name, trim in calibration.trims.items():
+        assert np.array_equal(trim, loaded.trims[name])
+    with pytest.raises(ValueError, match="chip_seed 11, not 12"):
+        Calibration.load(path, chip_seed=12)
+    with pytest.raises(ValueError, match="different chip configuration"):
+        Calibration.load(path, config=cfg.replace(tau_mem_spread=0.3))
+
+
+def test_calibration_never_reads_hidden_parameters():
+    import inspect
+
+    from pynn_ttfs.backends.bss2 import calibration as module
+    source = inspect.getsource(module)
+    assert "_true_" not in source and "_drift_" not in source and "neuron_factors" not in source
