@@ -17,7 +17,7 @@ Example (a batch of samples, one trial of ``D`` ms each, in one run)::
     x = np.array([[1.0, 2.5], [0.5, np.inf]])            # (n_trials, n_inputs) ms, inf = silent
     inputs = sim.Population(2, sim.SpikeSourceArray(spike_times=trials.spike_times_for_trials(x, D)))
     out = sim.Population(3, sim.IF_curr_exp_ttfs(tau_m=10.0, tau_syn_E=5.0, tau_syn_I=5.0))
-    sim.Projection(inputs, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=0.0))
+    sim.Projection(inputs, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=5.0, delay=0.0))
     out.record(["spikes", "v"])
     sim.run(D * len(x))
     t_first = trials.first_spike_times(out.get_data("spikes"), len(x), D)  # (n_trials, 3)
