@@ -23,6 +23,7 @@ skips only when it is neither cached nor fetchable.
 """
 
 import inspect
+import logging
 import sys
 from pathlib import Path
 
@@ -113,6 +114,19 @@ SUBSTITUTED_CELLS = ("IF_cond_exp", "IF_curr_exp", "IF_cond_alpha", "IF_curr_alp
 # Parameters of the substituted cells a TTFS cell cannot take: conductance reversal
 # potentials, and i_offset (a constant current drive has no first-spike closed form here).
 DROPPED_PARAMETERS = frozenset({"e_rev_E", "e_rev_I", "i_offset"})
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger():
+    """Some scenarios call pyNN.utility.init_logging(debug=True) (logging.basicConfig);
+    keep that from changing logging for the rest of the test session."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def _call_scenario(function, sim):
