@@ -53,9 +53,22 @@ if [ -z "$top" ]; then
     exit 1
 fi
 
-# Replace the cache atomically enough for one CI job: extract beside, then move.
-mkdir -p "$cache_dir"
-rm -rf "$cache_dir/test" "$cache_dir/.complete"
-mv "$top/test" "$cache_dir/test"
-echo "$PYNN_VERSION $SDIST_SHA256" > "$cache_dir/.complete"
-echo "PyNN ${PYNN_VERSION} tests extracted to $cache_dir/test"
+# Assemble the cache beside its final place, then rename it into place in one step, so
+# that a test run reading the cache never sees half of it (renames are atomic on one
+# file system). If another run got there first, keep theirs.
+parent="$(dirname "$cache_dir")"
+mkdir -p "$parent"
+staging="$(mktemp -d "$parent/.pynn-tests-partial.XXXXXX")"
+mv "$top/test" "$staging/test"
+echo "$PYNN_VERSION $SDIST_SHA256" > "$staging/.complete"
+if [ -d "$cache_dir" ] && [ ! -f "$cache_dir/.complete" ]; then
+    rm -rf "$cache_dir"  # an incomplete cache from an interrupted older run
+fi
+if ! mv -T "$staging" "$cache_dir" 2>/dev/null; then
+    rm -rf "$staging"
+    if [ ! -f "$cache_dir/.complete" ]; then
+        echo "error: could not move the PyNN tests into $cache_dir" >&2
+        exit 1
+    fi
+fi
+echo "PyNN ${PYNN_VERSION} tests in $cache_dir/test"
