@@ -11,8 +11,8 @@ Two groups of cases:
   carry connections, recordings or simulation control, run with IF_cond_exp / IF_curr_exp
   / IF_cond_alpha / IF_curr_alpha replaced by IF_curr_exp_ttfs (see
   _scenario_support.substitute_cell_class), plus the scenarios that pass unchanged; each
-  in three setup() modes: one trial per segment, trial mode (trial_duration=3.3 ms), and
-  the emulated BrainScaleS-2 substrate (backend="bss2").
+  in four setup() modes: one trial per segment, trial mode (trial_duration=3.3 ms), the
+  emulated BrainScaleS-2 substrate (backend="bss2"), and device="cuda" (GPU only).
   Most upstream scenarios are unsupported only because of their cell model; this group
   makes their connector, projection, recording and control checks exercise pynn_ttfs
   anyway. These must all pass.
@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import pyNN
 import pynn_ttfs  # an import error here must fail collection, never skip (see LazySimulator)
@@ -106,6 +107,7 @@ SETUP_MODES = {
     "software": {},
     "software-trials3.3ms": {"trial_duration": 3.3},
     "bss2": {"backend": "bss2"},
+    "software-cuda": {"device": "cuda"},  # skipped without a GPU
 }
 # These compare membrane traces between runs bit for bit; on an emulated chip with
 # trial-to-trial noise that is not a property the backend promises.
@@ -199,6 +201,8 @@ def test_outcome_check_rejects_listed_scenarios_that_pass_or_fail_otherwise():
 @pytest.mark.parametrize("mode", sorted(SETUP_MODES))
 @pytest.mark.parametrize("scenario_name", MUST_PASS_UNCHANGED + WITH_TTFS_CELLS)
 def test_pynn_scenario_with_ttfs_cells(scenario_name, mode, tmp_path, monkeypatch):
+    if mode == "software-cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
     if mode == "bss2" and scenario_name in COMPARE_TRACES_ACROSS_RUNS:
         pytest.skip("compares traces across runs bit for bit: not promised on the noisy emulated chip")
     monkeypatch.chdir(tmp_path)
