@@ -7,7 +7,7 @@ Two groups of cases:
   scenario either passes, or is listed in pynn_scenarios_expected_unsupported.txt and
   must fail with the ModelNotAvailable error of the model named there. Listed but
   passing, or failing any other way, fails the test.
-* test_pynn_scenario_with_ttfs_cells[<name>-trials=<ms>]: scenarios whose LIF cells only
+* test_pynn_scenario_with_ttfs_cells[<name>-<mode>]: scenarios whose LIF cells only
   carry connections, recordings or simulation control, run with IF_cond_exp / IF_curr_exp
   / IF_cond_alpha / IF_curr_alpha replaced by IF_curr_exp_ttfs (see
   _scenario_support.substitute_cell_class), plus the scenarios that pass unchanged; each
@@ -97,8 +97,8 @@ WITH_TTFS_CELLS = [
     "test_issue302",
     "test_issue622",
 ]
-# Scenarios that pass unchanged; they also run in trial mode below.
-MUST_PASS_UNCHANGED = sorted(set(SCENARIOS) - set(EXPECTED_UNSUPPORTED) - {"test_scenario5"})
+# Scenarios that pass unchanged; they also run in every mode below.
+MUST_PASS_UNCHANGED = sorted(set(SCENARIOS) - set(EXPECTED_UNSUPPORTED))
 # Modes, as setup() keyword arguments added to the scenario's own: one trial per segment;
 # trial mode (each trial starts from rest; 3.3 ms does not divide the scenarios' run
 # lengths, so trials straddle run() boundaries); the emulated BrainScaleS-2 substrate,
