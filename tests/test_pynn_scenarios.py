@@ -44,7 +44,6 @@ from _scenario_support import (  # noqa: E402
     ScenarioOutcomeError,
     SimulatorWithSubstitutedCells,
     ensure_scenarios,
-    is_model_not_available_error,
     load_fixtures,
     load_scenarios,
     read_expected_unsupported,
