@@ -49,6 +49,22 @@ def _first_spike_times_set(population) -> np.ndarray:
     return np.asarray(value, dtype=float).ravel()
 
 
+def _projection_array(projection, name: str) -> np.ndarray:
+    """Projection.get(name, format="array") as float (n_pre, n_post), NaN = no connection."""
+    if hasattr(projection, "_connections") and hasattr(projection, "nest_connections"):
+        # pyNN.nest caches each projection's connection handles behind ONE global "stale"
+        # flag, so a projection read after another one was refreshed can return a stale
+        # handle set (targets outside its post population); force a fresh query
+        projection._connections = None
+    return np.asarray(projection.get(name, format="array"), dtype=float)
+
+
+def _set_weights(projection, weights: np.ndarray) -> None:
+    if hasattr(projection, "_connections") and hasattr(projection, "nest_connections"):
+        projection._connections = None  # see _projection_array
+    projection.set(weight=weights)
+
+
 def _is_spike_source(population) -> bool:
     return "spike_times" in getattr(population.celltype, "default_parameters", {})
 
@@ -177,7 +193,7 @@ class PyNNNetwork:
             for group, attr in ((layer.projections, "delay_ms"), (layer.bias_projections, "bias_delay_ms")):
                 if not group:
                     continue
-                delays = np.concatenate([np.asarray(p.get("delay", format="array"), float).ravel()
+                delays = np.concatenate([_projection_array(p, "delay").ravel()
                                          for p in group])
                 delays = delays[np.isfinite(delays)]
                 if delays.size and np.ptp(delays) > 1e-9:
@@ -196,7 +212,7 @@ class PyNNNetwork:
     def _signed_array(self, group) -> np.ndarray:
         total = None
         for prj in group:
-            w = np.asarray(prj.get("weight", format="array"), dtype=float)
+            w = _projection_array(prj, "weight")
             if _receptor(prj) == "inhibitory":
                 w = -np.abs(w)  # PyNN backends store inhibitory current weights as <= 0 or >= 0
             total = w if total is None else np.where(np.isnan(total), w, np.nan_to_num(total) + np.nan_to_num(w))
@@ -241,18 +257,18 @@ class PyNNNetwork:
                 groups.append((layer.bias_projections, w[n_pre:]))
             for group, values in groups:
                 if len(group) == 1:
-                    group[0].set(weight=values)
+                    _set_weights(group[0], values)
                 else:  # excitatory / inhibitory pair
-                    group[0].set(weight=np.maximum(values, 0.0))
+                    _set_weights(group[0], np.maximum(values, 0.0))
                     inhibitory = np.minimum(values, 0.0)
                     if self._inhibitory_positive(group[1]):
                         inhibitory = -inhibitory
-                    group[1].set(weight=inhibitory)
+                    _set_weights(group[1], inhibitory)
 
     @staticmethod
     def _inhibitory_positive(projection) -> bool:
         """Whether the backend stores inhibitory current weights as positive numbers."""
-        w = np.asarray(projection.get("weight", format="array"), dtype=float)
+        w = _projection_array(projection, "weight")
         w = w[np.isfinite(w) & (w != 0)]
         return bool(w.size) and bool(np.all(w > 0))
 
@@ -342,15 +358,20 @@ def build_network(sim, model: TTFSModel, tau_syn_ms: float = 5.0, cm_nf: float =
         c_na = cm_nf / tau_m * (v_thresh_mv - v_rest_mv)
         w = layer.weights.detach().cpu().numpy().astype(float) * c_na
         n_pre = layer.n_in
-        projections.append(sim.Projection(pre, population, sim.AllToAllConnector(),
-                                          sim.StaticSynapse(weight=w[:n_pre], delay=delay_ms),
-                                          label=f"{label}.weights"))
+        # created with weight 0 and then set: PyNN refuses mixed signs at connect time
+        main = sim.Projection(pre, population, sim.AllToAllConnector(),
+                              sim.StaticSynapse(weight=0.0, delay=delay_ms),
+                              label=f"{label}.weights")
+        _set_weights(main, w[:n_pre])
+        projections.append(main)
         if layer.bias_time is not None:
             bias = sim.Population(1, sim.SpikeSourceArray(
                 spike_times=[layer.bias_time * tau_syn_ms]), label=f"{label}.bias")
-            projections.append(sim.Projection(bias, population, sim.AllToAllConnector(),
-                                              sim.StaticSynapse(weight=w[n_pre:], delay=delay_ms),
-                                              label=f"{label}.bias_weights"))
+            bias_projection = sim.Projection(bias, population, sim.AllToAllConnector(),
+                                             sim.StaticSynapse(weight=0.0, delay=delay_ms),
+                                             label=f"{label}.bias_weights")
+            _set_weights(bias_projection, w[n_pre:])
+            projections.append(bias_projection)
             biases.append(bias)
         populations.append(population)
         pre = population
