@@ -1,0 +1,271 @@
+"""Hardware results on the emulated BrainScaleS-2 chip (issue 5 "Results").
+
+For each chip seed: a network trained in software (engine, exact) is deployed to the chip
+(weights quantised, fixed pattern, noise) and evaluated there ("software-trained,
+deployed"); then it is trained in the loop on that chip — the forward pass runs through the
+PyNN API on ``backend="bss2"``, gradients come from the recorded times — and evaluated again
+("in-the-loop"). Optional robustness sweeps vary one chip property at a time (weight bits,
+spike jitter, threshold fixed-pattern spread, dead neurons) on chip seed 0.
+
+Also reported: emulated chip time per classification, the images/s that implies, spikes
+per classification, mean decision time (first output spike) and an energy estimate per
+classification = chip power x chip time per classification. The chip power is an
+ASSUMPTION passed with --chip-power-w (default 0.5 W, order of magnitude of a BSS-2 ASIC
+in operation; no published per-chip figure is in this project's reference notes); the
+published anchors (ttfs-reference.md section 4) are printed beside it.
+
+Run short:  python benchmarks/hardware.py --short
+Full:       python benchmarks/hardware.py --seeds 0 1 2 3 4 --sw-epochs 300 --hil-epochs 20 --sweeps
+Writes OUT/hardware.json, OUT/hardware.md (table) and, with --sweeps, OUT/robustness.png.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import pynn_ttfs as sim
+from pynn_ttfs.backends.bss2 import ChipConfig
+from pynn_ttfs.training.datasets import load_yinyang
+from pynn_ttfs.training.model import TTFSModel
+from pynn_ttfs.training.pynn_loop import PyNNForward, PyNNNetwork, build_network
+from pynn_ttfs.training.recipe import published_recipe
+from pynn_ttfs.training.trainer import Trainer
+
+PUBLISHED = {
+    "yinyang_hardware_accuracy": "95.0 +- 0.9 % (BSS-2, paper)",
+    "yinyang_software_accuracy": "95.9 +- 0.7 % (paper)",
+    "speed": "paper: tens of thousands of images/s at a few µJ per image (chip); later demo: "
+             "10000 MNIST test images in 1.09 s end to end (~9.2 k images/s)",
+}
+TAU_SYN_MS = 6.0  # model tau_s = 6 ms -> 6 µs of chip time at 1000x (published)
+
+
+def log(*args):
+    print(time.strftime("%H:%M:%S"), *args, flush=True)
+
+
+def chip_forward(model: TTFSModel, chip_seed: int, trial_duration: float, calibration_dir: str,
+                 chip_config: ChipConfig):
+    """Set up pynn_ttfs on the emulated chip and build ``model``'s network there."""
+    sim.setup(timestep=0.1, trial_duration=trial_duration, backend="bss2", chip_seed=chip_seed,
+              calibration_dir=calibration_dir, chip_config=chip_config)
+    inputs, _, projections, _ = build_network(sim, model, tau_syn_ms=TAU_SYN_MS, delay_ms=0.0,
+                                              trial_duration=trial_duration)
+    network = PyNNNetwork(sim, inputs, projections, trial_duration=trial_duration)
+    return PyNNForward(network, model), network
+
+
+def evaluate(trainer: Trainer, split, forward) -> dict:
+    trainer.forward = forward
+    substrate = sim.simulator.state.get_substrate() if forward is not None and hasattr(forward, "network") else None
+    before = substrate.total_chip_time_s if substrate is not None else 0.0
+    trials_before = substrate.total_trials if substrate is not None else 0
+    evaluation = trainer.evaluate(split, batch_size=1000)
+    out = evaluation.summary()
+    if substrate is not None:
+        n = substrate.total_trials - trials_before
+        out["chip_time_per_classification_us"] = (substrate.total_chip_time_s - before) / max(n, 1) * 1e6
+    return out
+
+
+def train_software(recipe, data, epochs, log_every=25):
+    trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
+    for epoch in range(epochs):
+        metrics = trainer.train_epoch(data.train)
+        if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
+            log(f"software epoch {epoch + 1}/{epochs}: train acc {metrics.train_accuracy:.3f}")
+    return trainer
+
+
+def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset, trial_duration,
+                calibration_dir, chip_config, label=""):
+    """Deploy ``model`` (a copy) on the chip, evaluate, train in the loop, evaluate."""
+    model = copy.deepcopy(model)
+    forward, _ = chip_forward(model, chip_seed, trial_duration, calibration_dir, chip_config)
+    trainer = Trainer(model, recipe, forward=forward)
+    deployed = evaluate(trainer, data.test, forward)
+    train = data.train.subset(train_subset) if train_subset else data.train
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        metrics = trainer.train_epoch(train)
+        log(f"{label} chip {chip_seed} in-the-loop epoch {epoch + 1}/{epochs}: train acc "
+            f"{metrics.train_accuracy:.3f} ({metrics.seconds:.1f} s)")
+    train_seconds = time.perf_counter() - start
+    trained = evaluate(trainer, data.test, forward) if epochs else deployed
+    return deployed, trained, train_seconds
+
+
+def summarise(values):
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
+
+
+def sweep_configs(base: ChipConfig):
+    """(property, x value, ChipConfig) for the robustness figure."""
+    out = []
+    for bits in (2, 3, 4, 5, 6, 8):  # magnitude bits; 6 = the chip's 0..63
+        max_int = 2 ** bits - 1
+        out.append(("weight bits", bits, base.replace(max_weight_int=max_int,
+                                                      weight_resolution=max_int / base.max_weight_model)))
+    for jitter in (0.0, 0.01, 0.03, 0.1, 0.2):
+        out.append(("spike jitter (tau_s)", jitter, base.replace(spike_jitter_tau_s=jitter)))
+    for spread in (0.0, 0.031, 0.1, 0.2):
+        out.append(("threshold spread (relative)", spread, base.replace(calibrated_threshold_spread=spread)))
+    for dead in (0.0, 0.05, 0.1, 0.2, 0.3):
+        out.append(("dead neuron fraction", dead, base.replace(dead_fraction=dead)))
+    return out
+
+
+def plot_sweeps(records, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(dict.fromkeys(r["property"] for r in records))
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4))
+    for ax, name in zip(np.atleast_1d(axes), names):
+        rows = [r for r in records if r["property"] == name]
+        x = [r["value"] for r in rows]
+        ax.plot(x, [100 * r["deployed"] for r in rows], "o-", label="software-trained, deployed")
+        ax.plot(x, [100 * r["in_the_loop"] for r in rows], "s-", label="in-the-loop")
+        ax.set_xlabel(name)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle("Yin-Yang on the emulated BSS-2 (chip seed 0)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="chip seeds")
+    parser.add_argument("--sw-epochs", type=int, default=300, help="software training epochs")
+    parser.add_argument("--sw-weight-clip", type=float, default=2.1,
+                        help="|w| limit during software training (the chip's range); 0 = none")
+    parser.add_argument("--hil-epochs", type=int, default=20, help="in-the-loop epochs per chip")
+    parser.add_argument("--hil-lr", type=float, default=0.002, help="in-the-loop learning rate")
+    parser.add_argument("--train-subset", type=int, default=0, help="in-the-loop training samples (0 = all)")
+    parser.add_argument("--trial-tau", type=float, default=30.0, help="trial duration in tau_s")
+    parser.add_argument("--chip-power-w", type=float, default=0.5, help="chip power (W) for the energy estimate")
+    parser.add_argument("--sweeps", action="store_true", help="robustness sweeps on chip seed 0")
+    parser.add_argument("--sweep-hil-epochs", type=int, default=3)
+    parser.add_argument("--sweep-train-subset", type=int, default=1500)
+    parser.add_argument("--reuse-software", action="store_true",
+                        help="load OUT/software_model.pt instead of training the software network again")
+    parser.add_argument("--no-chips", action="store_true", help="skip the per-chip rows (e.g. sweeps only)")
+    parser.add_argument("--calibration-dir", default="bss2_calibration")
+    parser.add_argument("--out", default="results/hardware")
+    parser.add_argument("--short", action="store_true",
+                        help="smoke run: 2 chips, 20 software epochs, 1 in-the-loop epoch on 600 samples")
+    args = parser.parse_args(argv)
+    if args.short:
+        args.seeds, args.sw_epochs, args.hil_epochs, args.train_subset = args.seeds[:2], 20, 1, 600
+        args.sweep_hil_epochs, args.sweep_train_subset = 1, 300
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    data = load_yinyang()
+    trial_duration = args.trial_tau * TAU_SYN_MS
+    chip_config = ChipConfig(trial_duration_tau_s=args.trial_tau)
+    clip = args.sw_weight_clip if args.sw_weight_clip > 0 else None
+    recipe = published_recipe("yinyang", epochs=args.sw_epochs, weight_clip=clip)
+    log(f"software training: {args.sw_epochs} epochs (weight clip {clip})")
+    start = time.perf_counter()
+    saved = out_dir / "software_model.pt"
+    if args.reuse_software and saved.exists():
+        software = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
+        software.model.load_state_dict(torch.load(saved))
+        log(f"software network loaded from {saved}")
+    else:
+        software = train_software(recipe, data, args.sw_epochs)
+    software_seconds = time.perf_counter() - start
+    software_eval = software.evaluate(data.test).summary()
+    log(f"software test accuracy {software_eval['accuracy']:.4f}")
+    torch.save(software.model.state_dict(), out_dir / "software_model.pt")
+
+    hil_recipe = recipe.replace(lr=args.hil_lr, lr_step=10 ** 6)
+    per_chip = []
+    for seed in ([] if args.no_chips else args.seeds):
+        deployed, trained, seconds = in_the_loop(
+            software.model, hil_recipe, data, seed, args.hil_epochs, args.train_subset, trial_duration,
+            args.calibration_dir, chip_config)
+        log(f"chip {seed}: deployed {deployed['accuracy']:.4f} -> in-the-loop {trained['accuracy']:.4f}")
+        per_chip.append({"chip_seed": seed, "deployed": deployed, "in_the_loop": trained,
+                         "in_the_loop_train_seconds": seconds})
+
+    results = {"setup": vars(args) | {"tau_syn_ms": TAU_SYN_MS, "chip_config": chip_config.to_dict()},
+               "software": {"test": software_eval, "train_seconds": software_seconds},
+               "published": PUBLISHED}
+    if per_chip:
+        results.update(chip_rows(per_chip, args))
+        write_table(results, software_eval, args, out_dir)
+
+    if args.sweeps:
+        records = []
+        for name, value, config in sweep_configs(chip_config):
+            deployed, trained, _ = in_the_loop(
+                software.model, hil_recipe, data, args.seeds[0], args.sweep_hil_epochs,
+                args.sweep_train_subset, trial_duration, args.calibration_dir, config, label=f"[{name}={value}]")
+            records.append({"property": name, "value": value, "deployed": deployed["accuracy"],
+                            "in_the_loop": trained["accuracy"]})
+            log(f"sweep {name}={value}: deployed {deployed['accuracy']:.3f}, in-the-loop {trained['accuracy']:.3f}")
+        results["sweeps"] = records
+        plot_sweeps(records, out_dir / "robustness.png")
+
+    name = "hardware.json" if per_chip else "sweeps.json"
+    (out_dir / name).write_text(json.dumps(results, indent=1, default=float))
+    return results
+
+
+def chip_rows(per_chip, args):
+    trained_rows = [c["in_the_loop"] for c in per_chip]
+    chip_us = float(np.mean([r["chip_time_per_classification_us"] for r in trained_rows]))
+    decision_tau = float(np.mean([r["mean_first_output_time"] for r in trained_rows]))
+    return {
+        "per_chip": per_chip,
+        "deployed_accuracy": summarise([c["deployed"]["accuracy"] for c in per_chip]),
+        "in_the_loop_accuracy": summarise([c["in_the_loop"]["accuracy"] for c in per_chip]),
+        "speed": {
+            "chip_time_per_classification_us": chip_us,
+            "images_per_second": 1e6 / chip_us,
+            "decision_time_us": decision_tau * TAU_SYN_MS,
+            "spikes_per_classification": float(np.mean([r["spikes_per_classification"] for r in trained_rows])),
+            "chip_power_w_assumed": args.chip_power_w,
+            "energy_per_classification_uj": args.chip_power_w * chip_us,
+        },
+    }
+
+
+def write_table(results, software_eval, args, out_dir):
+    d, h, s = results["deployed_accuracy"], results["in_the_loop_accuracy"], results["speed"]
+    table = "\n".join([
+        f"Yin-Yang 4(+1)-120(+1)-3 on the emulated BSS-2, {len(args.seeds)} chip seeds {args.seeds}",
+        "",
+        "| | test accuracy (mean ± std over chips) |",
+        "|---|---|",
+        f"| software (engine, exact) | {100 * software_eval['accuracy']:.1f} % (one network) |",
+        f"| software-trained, deployed to chip | {100 * d['mean']:.1f} ± {100 * d['std']:.1f} % |",
+        f"| in-the-loop on chip ({args.hil_epochs} epochs from the software network) | "
+        f"{100 * h['mean']:.1f} ± {100 * h['std']:.1f} % |",
+        f"| published BSS-2 (paper) | {PUBLISHED['yinyang_hardware_accuracy']} |",
+        "",
+        f"chip time per classification {s['chip_time_per_classification_us']:.0f} µs "
+        f"({args.trial_tau:g} tau_s of {TAU_SYN_MS:g} µs) -> {s['images_per_second']:.0f} images/s; "
+        f"decision (first output spike) after {s['decision_time_us']:.1f} µs; "
+        f"{s['spikes_per_classification']:.1f} spikes per classification; "
+        f"energy {s['energy_per_classification_uj']:.1f} µJ at an assumed {args.chip_power_w:g} W. "
+        f"Published: {PUBLISHED['speed']}.",
+    ])
+    (out_dir / "hardware.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

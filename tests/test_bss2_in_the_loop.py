@@ -1,0 +1,39 @@
+"""A short in-the-loop Yin-Yang run on the emulated chip (PyNN API, backend="bss2") improves
+accuracy, and the chip's trial facts reach the caller."""
+import numpy as np
+import pytest
+import torch
+
+import pynn_ttfs as sim
+from pynn_ttfs.backends.bss2 import ChipConfig
+from pynn_ttfs.training.datasets import load_yinyang
+from pynn_ttfs.training.model import build_model
+from pynn_ttfs.training.pynn_loop import PyNNForward, PyNNNetwork, build_network
+from pynn_ttfs.training.recipe import published_recipe
+from pynn_ttfs.training.trainer import Trainer
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_short_in_the_loop_run_on_bss2_improves_accuracy(tmp_path):
+    data = load_yinyang()
+    train, test = data.train.subset(300), data.test.subset(200)
+    recipe = published_recipe("yinyang", hidden=[40], lr=0.01, batch_size=50, epochs=3, weight_clip=2.1)
+    model = build_model([4, 40, 3], recipe.weight_mean, recipe.weight_std, recipe.bias_times,
+                        torch.Generator().manual_seed(3))
+    duration = 30 * 6.0
+    sim.setup(timestep=0.1, trial_duration=duration, backend="bss2", chip_seed=2,
+              calibration_dir=str(tmp_path), chip_config=ChipConfig(n_neurons=64))
+    inputs, _, projections, _ = build_network(sim, model, tau_syn_ms=6.0, delay_ms=0.0, trial_duration=duration)
+    forward = PyNNForward(PyNNNetwork(sim, inputs, projections, trial_duration=duration), model)
+    trainer = Trainer(model, recipe, forward=forward)
+    before = trainer.evaluate(test).accuracy
+    for _ in range(recipe.epochs):
+        trainer.train_epoch(train)
+    after = trainer.evaluate(test).accuracy
+    print("accuracy before", before, "after", after)
+    assert after > before + 0.1, (before, after)
+    substrate = sim.simulator.state.get_substrate()
+    assert substrate.name == "bss2" and substrate.chip.calibrated
+    assert substrate.total_trials == 2 * 200 + recipe.epochs * 300
+    assert substrate.total_chip_time_s == pytest.approx(substrate.total_trials * 30 * 6e-6)
+    sim.end()
