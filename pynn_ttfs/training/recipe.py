@@ -32,6 +32,8 @@ class Recipe:
     optimizer: str = "adam"
     lr: float = 0.005
     momentum: float = 0.9  # SGD only
+    lr_schedule: str = "step"  # "step" (StepLR, per epoch) or "cosine" (to lr_min at the last epoch)
+    lr_min: float = 0.0  # cosine only
     lr_step: int = 20  # StepLR step size in epochs
     lr_gamma: float = 0.95
     batch_size: int = 150
@@ -66,6 +68,8 @@ class Recipe:
             raise ValueError(f"hidden layer sizes must be >= 1, got {self.hidden}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.lr_schedule not in ("step", "cosine"):
+            raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.tau_ratio not in (1.0, 2.0):

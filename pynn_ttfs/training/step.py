@@ -42,6 +42,9 @@ def make_optimizer(model: TTFSModel, recipe: Recipe) -> torch.optim.Optimizer:
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe):
+    if recipe.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(recipe.epochs, 1),
+                                                          eta_min=recipe.lr_min)
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=recipe.lr_step, gamma=recipe.lr_gamma)
 
 

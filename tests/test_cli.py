@@ -1,0 +1,109 @@
+"""The pynn-ttfs command line: train, metrics, plots, resume, evaluate, errors."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pynn_ttfs.training import cli
+from pynn_ttfs.training.datasets import write_idx
+
+SMALL = ["--train-size", "300", "--val-size", "60", "--test-size", "90", "--batch-size", "50",
+         "--quiet", "--threads", "1"]
+
+
+def _train(out, *extra):
+    return cli.main(["train", "yinyang", "--out", str(out), *SMALL, *extra])
+
+
+def test_train_writes_metrics_checkpoint_and_plots(tmp_path):
+    assert _train(tmp_path, "--epochs", "2") == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 2 and metrics["epochs_done"] == 2
+    for key in ("train_loss", "train_accuracy", "val_accuracy", "seconds"):
+        assert key in metrics["epochs"][0]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["mean_first_output_time"] > 0
+    assert metrics["spikes_per_classification"] > 0
+    for name in ("learning_curves.png", "spike_raster.png", "output_times.png", "yinyang_map.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert (tmp_path / "checkpoint.pt").exists()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["recipe"]["batch_size"] == 50 and config["recipe"]["epochs"] == 2
+
+
+def test_resume_continues_bit_identically(tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    assert _train(straight, "--epochs", "4", "--no-plots") == 0
+    assert _train(interrupted, "--epochs", "2", "--no-plots") == 0
+    assert cli.main(["train", "yinyang", "--out", str(interrupted), "--resume", "--epochs", "4",
+                     "--quiet", "--no-plots", "--threads", "1"]) == 0
+    a = json.loads((straight / "metrics.json").read_text())
+    b = json.loads((interrupted / "metrics.json").read_text())
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+    assert [e["val_accuracy"] for e in a["epochs"]] == [e["val_accuracy"] for e in b["epochs"]]
+    assert a["test_accuracy"] == b["test_accuracy"]
+    wa = torch.load(straight / "checkpoint.pt", weights_only=False)["model"]["weights"]
+    wb = torch.load(interrupted / "checkpoint.pt", weights_only=False)["model"]["weights"]
+    for x, y in zip(wa, wb):
+        assert torch.equal(x, y)
+
+
+def test_same_seed_same_result_and_training_helps(tmp_path):
+    assert _train(tmp_path / "a", "--epochs", "3", "--no-plots", "--seed", "3") == 0
+    assert _train(tmp_path / "b", "--epochs", "3", "--no-plots", "--seed", "3") == 0
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["epochs"][-1]["train_loss"] == b["epochs"][-1]["train_loss"]
+    assert a["epochs"][-1]["train_loss"] < a["epochs"][0]["train_loss"]
+
+
+def test_evaluate_reads_a_run_directory(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "1", "--no-plots") == 0
+    trained = json.loads((tmp_path / "metrics.json").read_text())["test_accuracy"]
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["accuracy"] == pytest.approx(trained)
+    assert json.loads((tmp_path / "evaluation.json").read_text())["epochs_trained"] == 1
+
+
+def test_errors_unknown_dataset_missing_data_missing_run(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "cifar10"])
+    assert "invalid choice" in capsys.readouterr().err
+    monkeypatch.delenv("PYNN_TTFS_MNIST_DIR", raising=False)
+    assert cli.main(["train", "mnist16", "--data-dir", str(tmp_path), "--quiet",
+                     "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte" in err and str(tmp_path) in err
+    assert cli.main(["evaluate", str(tmp_path / "nothing")]) == 2
+    assert "no checkpoint.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "yinyang", "--backend", "loihi"])
+
+
+def test_mnist16_from_tiny_idx_files(tmp_path):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    write_idx(data / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (40, 28, 28)))
+    write_idx(data / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 40))
+    write_idx(data / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (20, 28, 28)))
+    write_idx(data / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 20))
+    assert cli.main(["train", "mnist16", "--data-dir", str(data), "--epochs", "1", "--quiet",
+                     "--batch-size", "20", "--out", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["recipe"]["hidden"] == [128] and "test_accuracy" in metrics
+    assert (tmp_path / "run" / "output_times.png").exists()
+
+
+def test_software_pynn_round_trip_from_the_cli(tmp_path):
+    assert _train(tmp_path / "direct", "--epochs", "4", "--no-plots", "--dtype", "float64") == 0
+    assert _train(tmp_path / "pynn", "--epochs", "4", "--no-plots", "--dtype", "float64",
+                  "--pynn") == 0
+    a = json.loads((tmp_path / "direct" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "pynn" / "metrics.json").read_text())
+    # the PyNN network has 0.1 ms synaptic delays, the direct model none: close, not equal
+    assert abs(a["epochs"][0]["train_loss"] - b["epochs"][0]["train_loss"]) < 0.1
+    assert a["test_accuracy"] > 0.5 and b["test_accuracy"] > 0.5
