@@ -1,6 +1,5 @@
 """A short in-the-loop Yin-Yang run on the emulated chip (PyNN API, backend="bss2") improves
 accuracy, and the chip's trial facts reach the caller."""
-import numpy as np
 import pytest
 import torch
 

@@ -187,14 +187,19 @@ class BSS2Substrate(SoftwareSubstrate):
         eff = copy.copy(graph)
         eff.projections = []
         clipped = 0
-        slot_of: Dict[Tuple[str, str, float, int], int] = {}
+        # signed-input slot of every connection: consecutive per post population, one per
+        # distinct (projection, delay, presynaptic neuron), as compile_layer_inputs lays them out
+        slots_of: Dict[int, np.ndarray] = {}
         for label in offsets:
-            slot = 0
+            next_slot = 0
             for proj in graph.incoming(label):
+                slots = np.zeros(proj.weight.size, dtype=np.int64)
                 for delay in np.unique(proj.delay) if proj.weight.size else []:
-                    for pre in np.unique(proj.pre_index[proj.delay == delay]):
-                        slot_of[(label, proj.label, float(delay), int(pre))] = slot
-                        slot += 1
+                    in_group = proj.delay == delay
+                    used = np.unique(proj.pre_index[in_group])
+                    slots[in_group] = next_slot + np.searchsorted(used, proj.pre_index[in_group])
+                    next_slot += used.size
+                slots_of[id(proj)] = slots
         for proj in graph.projections:
             post = graph.populations[proj.post]
             c_target = post.threshold_current()[proj.post_index]
@@ -203,9 +208,7 @@ class BSS2Substrate(SoftwareSubstrate):
             if self.config.weight_resolution is not None:
                 clipped += int(np.sum(np.abs(model * self.config.weight_resolution) > self.config.max_weight_int + 0.5))
             neuron = offsets[proj.post] + proj.post_index
-            slots = np.array([slot_of[(proj.post, proj.label, float(d), int(p))]
-                              for d, p in zip(proj.delay, proj.pre_index)], dtype=np.int64)
-            rows = 2 * slots + (ints < 0)
+            rows = 2 * slots_of[id(proj)] + (ints < 0)
             gain = factors["column_gain"][neuron] * self.chip.synapse_gain(rows, neuron)
             new = copy.copy(proj)
             # with infinite resolution keep the requested weight bit for bit
