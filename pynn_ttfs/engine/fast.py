@@ -40,6 +40,7 @@ window g* before T are gathered per (sample, neuron).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import List, Optional, Tuple
 
 import torch
@@ -49,85 +50,175 @@ from .neuron import LayerParameters
 
 _INV_E = math.exp(-1.0)
 _LOG2 = math.log(2.0)
-#: aim for about this many distinct input times per window (local gathered work)
-DISTINCT_PER_WINDOW = 12
+#: aim for about this many inside inputs per window (local gathered work)
+INPUTS_PER_WINDOW = 24
 #: most boundaries per sample (each costs a few matrix products)
-MAX_BOUNDARIES = 10
-#: bound on elements of one (batch chunk, boundaries, n_pre) feature tensor
-CHUNK_ELEMENTS = 1 << 23
+MAX_BOUNDARIES = 8
+#: bytes of the largest temporary on CPU: beyond ~32 MB glibc hands every allocation to mmap
+#: and each fresh page faults, which costs more than the arithmetic, so work in chunks
+CPU_CHUNK_BYTES = 8 << 20
+#: on accelerators big launches are what pays
+DEVICE_CHUNK_BYTES = 1 << 30
 #: more distinct (tau_syn, ratio) groups than this: per-group products stop paying off
 MAX_GROUPS = 4
+#: forward boundary states kept for the backward pass (entries, least recently used out)
+STATE_CACHE_ENTRIES = 4
+
+
+def _chunk_elements(like: torch.Tensor) -> int:
+    budget = CPU_CHUNK_BYTES if like.device.type == "cpu" else DEVICE_CHUNK_BYTES
+    return max(1, budget // like.element_size())
 
 
 class _Windows:
-    """Per-sample probe boundaries and the inputs inside each window (tau_syn units)."""
+    """Per-sample probe boundaries and the inputs inside each window (tau_syn units).
 
-    def __init__(self, x: torch.Tensor, boundaries: Optional[int] = None):
+    Attributes (B samples, G boundaries, s = most inside inputs of a window):
+    p (B, G) boundary times; width (B, G) window lengths (last: inf); u (B, G, s) inside
+    input times relative to p (padding: width); index_m (B, G, s) input index * n_post
+    (padding: n_pre * n_post, which points at an appended zero row of the weights).
+    """
+
+    def __init__(self, x: torch.Tensor, n_post: int, boundaries: Optional[int] = None):
         batch, n = x.shape
         device = x.device
         self.x = x
         xs, order = torch.sort(x, dim=1)
-        self.sorted_x, self.order = xs, order
-        finite = torch.isfinite(xs)
+        finite = xs < math.inf
         new = torch.ones_like(finite)
         new[:, 1:] = xs[:, 1:] != xs[:, :-1]
         new &= finite
         rank = torch.cumsum(new.to(torch.int64), dim=1) - 1
-        distinct = new.sum(dim=1)  # (B,)
+        rank = rank.clamp(min=0) * finite
+        # multiplicity of each input's tied group
+        multiplicity = torch.zeros_like(xs).scatter_add_(1, rank, finite.to(xs.dtype))
+        multiplicity = torch.gather(multiplicity, 1, rank).clamp(min=1.0)
+        n_finite = finite.sum(dim=1)
+        # Balance the inside-input counts of the windows: every input counts once, but a
+        # large tied group counts at most `cap` (it becomes a boundary, where it costs
+        # nothing). Two passes settle the cap.
+        total = n_finite.to(xs.dtype)
+        for _ in range(2):
+            g_est = boundaries if boundaries is not None else self._count(total)
+            cap = (total / max(1, g_est - 1)).clamp(min=1.0).unsqueeze(1)
+            weight = torch.clamp(cap / multiplicity, max=1.0) * finite
+            total = weight.sum(dim=1)
         if boundaries is None:
-            most = int(distinct.max()) if batch else 0
-            boundaries = min(MAX_BOUNDARIES, max(2, 1 + -(-most // DISTINCT_PER_WINDOW)))
-        g = boundaries
-        self.n_boundaries = g
-        # boundary g at distinct rank round(g (d - 1) / (G - 1)): first and last finite input
-        steps = torch.arange(g, device=device, dtype=torch.float64) / max(1, g - 1)
-        target = torch.round(steps.unsqueeze(0) * (distinct - 1).clamp(min=0).unsqueeze(1).double())
-        rank = torch.where(finite, rank, torch.full_like(rank, n + 1)).contiguous()
-        position = torch.searchsorted(rank, target.to(torch.int64).contiguous())
-        position = position.clamp(max=n - 1)
-        p = torch.gather(xs, 1, position)
-        has_input = distinct > 0
-        p = torch.where(has_input.unsqueeze(1), p, torch.zeros_like(p))
-        self.p = p.contiguous()  # (B, G)
-        # inside inputs of window g: sorted positions [start_g, stop_g)
-        start = torch.searchsorted(xs.contiguous(), self.p, right=True)
+            boundaries = self._count(total)
+        G = boundaries
+        self.n_boundaries = G
+        cumulative = torch.cumsum(weight, dim=1) + (~finite) * 1e30
+        # boundary g: where the capped cumulative count passes g / (G - 1) of the total;
+        # g = 0 and g = G - 1 are the first and the last finite input
+        steps = torch.arange(G, device=device, dtype=xs.dtype) / max(1, G - 1)
+        target = steps.unsqueeze(0) * (total - 0.5).clamp(min=0.0).unsqueeze(1)
+        target[:, 0] = 0.0
+        position = torch.searchsorted(cumulative.contiguous(), target.contiguous())
+        last = (n_finite - 1).clamp(min=0)
+        position = torch.minimum(position, last.unsqueeze(1))
+        position[:, -1] = last
+        p = torch.gather(xs, 1, position) * (n_finite > 0).unsqueeze(1)  # 0 if all silent
+        p = p.contiguous()
+        self.p = p
+        start = torch.searchsorted(xs.contiguous(), p, right=True)
         stop = torch.empty_like(start)
-        stop[:, :-1] = torch.searchsorted(xs.contiguous(), self.p[:, 1:].contiguous(), right=False)
+        stop[:, :-1] = torch.searchsorted(xs.contiguous(), p[:, 1:].contiguous(), right=False)
         stop[:, -1] = start[:, -1]
-        self.start = start
-        self.count = (stop - start).clamp(min=0)
-        width = torch.empty_like(self.p)
-        width[:, :-1] = self.p[:, 1:] - self.p[:, :-1]
+        count = (stop - start).clamp(min=0)
+        width = torch.empty_like(p)
+        width[:, :-1] = p[:, 1:] - p[:, :-1]
         width[:, -1] = math.inf
-        self.width = width  # (B, G), last window unbounded
+        self.width = width
+        s = int(count.max()) if count.numel() else 0
+        self.s = s
+        self.count = count
+        # Per window, column 0 is a slot for the boundary state (zero weight), columns
+        # 1..count the inside inputs, the rest padding (zero weight): (B, G, s + 1)
+        k = torch.arange(s, device=device)
+        valid = k.view(1, 1, s) < count.unsqueeze(2)  # (B, G, s)
+        pos = torch.clamp(start.unsqueeze(2) + k, max=n - 1).view(batch, G * s)
+        inside_x = torch.gather(xs, 1, pos).view(batch, G, s)
+        inside_i = torch.gather(order, 1, pos).view(batch, G, s)
+        # padding sits at the window end (an empty sub-interval); in the unbounded last
+        # window (no inside inputs) at 0, so that no exponential sees infinity
+        finite_width = torch.where(width < math.inf, width, torch.zeros_like(width)).unsqueeze(2)
+        u = torch.minimum(inside_x - p.unsqueeze(2), finite_width).clamp(min=0.0)
+        u = torch.where(valid, u, finite_width.expand_as(u))
+        self.u = torch.cat([torch.zeros_like(u[:, :, :1]), u], dim=2)
+        # sub-interval k of a window: [u_k, hi_k], hi_k = next input, or the window end
+        # after the last inside input (k = count); padding intervals are empty
+        hi = torch.cat([u, width.unsqueeze(2)], dim=2)
+        after_last = torch.arange(s + 1, device=device).view(1, 1, s + 1) == count.unsqueeze(2)
+        self.hi = torch.where(after_last, width.unsqueeze(2).expand_as(hi), hi)
+        index = torch.where(valid, inside_i, torch.full_like(inside_i, n))  # padding: n
+        self.index = torch.cat([torch.full_like(index[:, :, :1], n), index], dim=2)
+        self.index_m = self.index * n_post
+        self._terms = {}
 
+    def terms(self, ratio: float) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Exponentials (B, G, s + 1) that, times the weights, build the running sums.
 
-def _check_span(windows: _Windows) -> None:
-    """Same limit and message as the reference solver (whose exponentials need it)."""
-    if windows.p.numel() == 0:
-        return
-    spread = float((windows.p[:, -1] - windows.p[:, 0]).max())
-    limit = math.log(torch.finfo(windows.p.dtype).max) - 20.0
-    if spread > limit:
-        raise ValueError(
-            f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
-            f"{limit:.0f} tau_syn that {windows.p.dtype} exponentials can represent; use float64 "
-            "or shorten the trial"
-        )
+        ratio 1: (e^u, u e^u) for A and B;  ratio 2: (e^{u/2}, e^u) for S2 and S1.
+        """
+        if ratio not in self._terms:
+            e1 = torch.exp(self.u)
+            if ratio == 1.0:
+                self._terms[ratio] = (e1, self.u * e1)
+            else:
+                self._terms[ratio] = (torch.exp(0.5 * self.u), e1)
+        return self._terms[ratio]
+
+    def plan(self, rows: torch.Tensor, budget: int):
+        """Order pairs (by their window's inside count) and split them into chunks whose
+        (pairs, count + 1) work fits ``budget``: (order, [(start, stop, count)])."""
+        counts = self.count.reshape(-1).index_select(0, rows)
+        counts, order = torch.sort(counts)
+        histogram = torch.bincount(counts, minlength=1).tolist()
+        chunks, begin, size, top = [], 0, 0, 0
+        for value, number in enumerate(histogram):
+            while number > 0:
+                room = max(1, budget // (value + 1))
+                if size >= room:
+                    chunks.append((begin, begin + size, top))
+                    begin, size = begin + size, 0
+                take = min(number, room - size)
+                size, number, top = size + take, number - take, value
+        if size:
+            chunks.append((begin, begin + size, top))
+        return order, chunks
+
+    @staticmethod
+    def _count(total: torch.Tensor) -> int:
+        most = float(total.max()) if total.numel() else 0.0
+        return int(min(MAX_BOUNDARIES, max(2, 1 + math.ceil(most / INPUTS_PER_WINDOW))))
+
+    def check_span(self) -> None:
+        """Same limit and message as the reference solver (whose exponentials need it)."""
+        if self.p.numel() == 0:
+            return
+        spread = float((self.p[:, -1] - self.p[:, 0]).max())
+        limit = math.log(torch.finfo(self.p.dtype).max) - 20.0
+        if spread > limit:
+            raise ValueError(
+                f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
+                f"{limit:.0f} tau_syn that {self.p.dtype} exponentials can represent; use "
+                "float64 or shorten the trial"
+            )
 
 
 def _state_features(windows: _Windows, ratio: float) -> Tuple[torch.Tensor, torch.Tensor]:
     """Features (B, G, n) whose products with W give the state at each boundary.
 
     ratio 1: (k(p - x), e^{-(p - x)}) -> (v, I);  ratio 2: (e^{-(p-x)/2}, e^{-(p-x)}) -> (S2, S1)
+    Both are exactly 0 for inputs after p and for silent ones.
     """
-    lag = windows.p.unsqueeze(2) - windows.x.unsqueeze(1)  # (B, G, n), -inf for silent inputs
+    lag = windows.p.unsqueeze(2) - windows.x.unsqueeze(1)  # (B, G, n); -inf if silent
     before = lag >= 0
-    lag = torch.where(before, lag, torch.zeros_like(lag))
-    e1 = torch.where(before, torch.exp(-lag), torch.zeros_like(lag))
+    lag = lag.clamp(min=0.0)  # inputs after p: e^0 * 0 below
+    e1 = torch.exp(-lag) * before
     if ratio == 1.0:
         return lag * e1, e1
-    return torch.where(before, torch.exp(-0.5 * lag), torch.zeros_like(lag)), e1
+    return torch.exp(-0.5 * lag) * before, e1
 
 
 def _inside_bound_features(windows: _Windows, ratio: float) -> torch.Tensor:
@@ -137,12 +228,12 @@ def _inside_bound_features(windows: _Windows, ratio: float) -> torch.Tensor:
     end = torch.cat([p[:, 1:], p[:, -1:]], dim=1).unsqueeze(2)  # last window: empty
     inside = (x > p.unsqueeze(2)) & (x < end)
     peak = 1.0 if ratio == 1.0 else 2.0 * _LOG2
-    lag = torch.where(inside, torch.clamp(end - x, max=peak), torch.zeros_like(end - x))
+    lag = torch.clamp(end - x, min=0.0, max=peak)  # silent inputs: -inf -> 0
     if ratio == 1.0:
         k = lag * torch.exp(-lag)
     else:
         k = torch.exp(-0.5 * lag) - torch.exp(-lag)
-    return torch.where(inside, k, torch.zeros_like(k))
+    return k * inside
 
 
 def _free_value(s0, s1, u, ratio):
@@ -154,19 +245,18 @@ def _free_value(s0, s1, u, ratio):
 
 def _free_maximum(s0, s1, width, ratio):
     """Maximum over u in [0, width] of the free evolution from state (s0, s1)."""
-    finite_width = torch.where(torch.isfinite(width), width, torch.zeros_like(width))
-    if ratio == 1.0:  # s0 = v, s1 = I
+    finite_width = torch.where(width < math.inf, width, torch.zeros_like(width))
+    tiny = torch.finfo(s0.dtype).tiny
+    if ratio == 1.0:  # s0 = v, s1 = I; stationary point 1 - v / I (a maximum if I > 0)
         start = s0
-        positive = s1 > 0
-        stationary = 1.0 - s0 / torch.where(positive, s1, torch.ones_like(s1))
-    else:  # s0 = S2, s1 = S1
+        stationary = 1.0 - s0 / s1.clamp(min=tiny)
+    else:  # s0 = S2, s1 = S1; stationary point 2 ln(2 S1 / S2) (a maximum if both > 0)
         start = s0 - s1
-        positive = (s1 > 0) & (s0 > 0)
-        quotient = 2.0 * s1 / torch.where(positive, s0, torch.ones_like(s0))
-        stationary = 2.0 * torch.log(torch.where(positive, quotient, torch.ones_like(quotient)))
-    stationary = torch.where(positive, stationary, torch.zeros_like(stationary))
-    stationary = torch.minimum(torch.clamp(stationary, min=0.0), width)
-    stationary = torch.where(torch.isfinite(stationary), stationary, torch.zeros_like(stationary))
+        stationary = 2.0 * torch.log((2.0 * s1 / s0.clamp(min=tiny)).clamp(min=tiny))
+    # any point of [0, width] gives a value <= the maximum, so a wrong stationary point
+    # (state without a maximum) costs nothing; the maximum is at 0, width or the stationary
+    stationary = torch.minimum(stationary.clamp(min=0.0), width)
+    stationary = torch.nan_to_num(stationary, nan=0.0, posinf=0.0)
     best = torch.maximum(start, _free_value(s0, s1, finite_width, ratio))
     return torch.maximum(best, _free_value(s0, s1, stationary, ratio))
 
@@ -177,69 +267,63 @@ def _bound_slack(dtype: torch.dtype) -> float:
     return 1e-3 if dtype in (torch.float32, torch.float16, torch.bfloat16) else 1e-9
 
 
-class _Local:
-    """Inside inputs of one window per (sample, neuron) pair, gathered: (N, s)."""
-
-    def __init__(self, windows: _Windows, weights: torch.Tensor, pair_b, pair_j, pair_g):
-        n = windows.x.shape[1]
-        m = weights.shape[1]
-        G = windows.n_boundaries
-        flat_bg = pair_b * G + pair_g
-        self.p = windows.p.reshape(-1)[flat_bg]
-        self.width = windows.width.reshape(-1)[flat_bg]
-        start = windows.start.reshape(-1)[flat_bg]
-        count = windows.count.reshape(-1)[flat_bg]
-        s = int(count.max()) if count.numel() else 0
-        k = torch.arange(s, device=weights.device)
-        self.valid = k.unsqueeze(0) < count.unsqueeze(1)  # (N, s)
-        position = torch.clamp(start.unsqueeze(1) + k, max=n - 1) + (pair_b * n).unsqueeze(1)
-        self.index = windows.order.reshape(-1)[position]  # input index (N, s)
-        x = windows.sorted_x.reshape(-1)[position]
-        zero = torch.zeros((), dtype=weights.dtype, device=weights.device)
-        self.u = torch.where(self.valid, x - self.p.unsqueeze(1), zero)  # in [0, width)
-        self.w = torch.where(self.valid, weights.reshape(-1)[self.index * m + pair_j.unsqueeze(1)], zero)
-        self.s = s
+def _boundary_states(windows: _Windows, weights: torch.Tensor, ratio: float):
+    f0, f1 = _state_features(windows, ratio)
+    B, G, n = f0.shape
+    both = torch.cat([f0.reshape(B * G, n), f1.reshape(B * G, n)], dim=0) @ weights
+    s0, s1 = both.reshape(2, B, G, -1).unbind(0)
+    return (f0, f1), s0.contiguous(), s1.contiguous()
 
 
-def _solve_pairs(local: _Local, s0, s1, c, ratio):
-    """First crossing inside the pair's window: (found (N,), u (N,) from the window start)."""
+def _inside_terms(windows: _Windows, weights_ext: torch.Tensor, rows, pair_j, width: int):
+    """Gathered window columns [0, width) for the pairs: (u, w, index_m) each (N, width)."""
+    cols = windows.s + 1
+    u = windows.u.reshape(-1, cols)[:, :width].index_select(0, rows)
+    index = windows.index_m.reshape(-1, cols)[:, :width].index_select(0, rows) + pair_j.unsqueeze(1)
+    w = weights_ext.reshape(-1).take(index)
+    return u, w, index
+
+
+def _solve_pairs(windows: _Windows, weights_ext, rows, pair_j, s0, s1, c, ratio, width):
+    """First crossing inside each pair's window: (found (N,), t (N,) from the window start).
+
+    rows: flat (sample, boundary) index of each pair's window; s0, s1: its state (N,);
+    width: columns to look at (1 + the most inside inputs among these pairs).
+    """
     dtype = s0.dtype
     eps = torch.finfo(dtype).eps
-    u, w, width = local.u, local.w, local.width.unsqueeze(1)
-    e1 = torch.exp(u)
-    if ratio == 1.0:  # running A (current weight) and B: v(p + t) = e^{-t} (t A - B)
-        first = torch.cumsum(w * e1, dim=1) + s1.unsqueeze(1)
-        second = torch.cumsum(w * (u * e1), dim=1) - s0.unsqueeze(1)
-        first = torch.cat([s1.unsqueeze(1), first], dim=1)
-        second = torch.cat([-s0.unsqueeze(1), second], dim=1)
-    else:  # running S2, S1: v(p + t) = e^{-t/2} S2 - e^{-t} S1
-        first = torch.cumsum(w * torch.exp(0.5 * u), dim=1) + s0.unsqueeze(1)
-        second = torch.cumsum(w * e1, dim=1) + s1.unsqueeze(1)
-        first = torch.cat([s0.unsqueeze(1), first], dim=1)
-        second = torch.cat([s1.unsqueeze(1), second], dim=1)
-    # sub-interval k = [lo_k, hi_k] between consecutive inside inputs (padding: empty at width)
-    padded = torch.where(local.valid, u, width.expand_as(u))
-    zero_col = torch.zeros_like(width)
-    lo = torch.cat([zero_col, padded], dim=1)
-    hi = torch.cat([padded, width], dim=1)
-    cc = c.unsqueeze(1)
+    tiny = torch.finfo(dtype).tiny
+    cols = windows.s + 1
+    index = windows.index_m.reshape(-1, cols)[:, :width].index_select(0, rows) + pair_j.unsqueeze(1)
+    w = weights_ext.reshape(-1).take(index)
+    term_first, term_second = windows.terms(ratio)
+    first = w * term_first.reshape(-1, cols)[:, :width].index_select(0, rows)
+    second = w * term_second.reshape(-1, cols)[:, :width].index_select(0, rows)
+    if ratio == 1.0:  # running A and B: v(p + t) = e^{-t} (t A - B) on each sub-interval
+        first[:, 0] = s1
+        second[:, 0] = -s0
+    else:  # running S2 and S1: v(p + t) = e^{-t/2} S2 - e^{-t} S1
+        first[:, 0] = s0
+        second[:, 0] = s1
+    first = first.cumsum_(dim=1)
+    second = second.cumsum_(dim=1)
+    lo = windows.u.reshape(-1, cols)[:, :width].index_select(0, rows)
+    hi = windows.hi.reshape(-1, cols)[:, :width].index_select(0, rows)
     if ratio == 1.0:
         positive = first > 0
-        peak = 1.0 + second / torch.where(positive, first, torch.ones_like(first))
+        peak = 1.0 + second / first.clamp(min=tiny)
     else:
         positive = (first > 0) & (second > 0)
-        peak = 2.0 * torch.log(2.0 * torch.where(positive, second, torch.ones_like(second))
-                               / torch.where(positive, first, torch.ones_like(first)))
+        peak = 2.0 * torch.log((2.0 * second / first.clamp(min=tiny)).clamp(min=tiny))
     peak = torch.minimum(torch.maximum(peak, lo), hi)
-    finite_peak = torch.isfinite(peak)
-    peak = torch.where(finite_peak, peak, torch.zeros_like(peak))
     if ratio == 1.0:
         v_max = torch.exp(-peak) * (first * peak - second)
     else:
         v_max = torch.exp(-0.5 * peak) * first - torch.exp(-peak) * second
-    reach = positive & finite_peak & (v_max >= cc * (1.0 - 16.0 * eps))
-    found = reach.any(dim=1)
-    k = torch.argmax(reach.to(torch.uint8), dim=1, keepdim=True)
+    # NaN (an empty interval at infinity) compares False
+    reach = positive & (v_max >= (c * (1.0 - 16.0 * eps)).unsqueeze(1))
+    found, k = torch.max(reach.to(dtype), dim=1, keepdim=True)  # first interval reached
+    found = found.squeeze(1) > 0
     a = torch.gather(first, 1, k).squeeze(1)
     b = torch.gather(second, 1, k).squeeze(1)
     lo_k = torch.gather(lo, 1, k).squeeze(1)
@@ -254,52 +338,58 @@ def _solve_pairs(local: _Local, s0, s1, c, ratio):
     else:  # a = S2, b = S1: e^{-t/2} = (S2 + sqrt(S2^2 - 4 S1 c)) / (2 S1)
         discriminant = torch.clamp(a * a - 4.0 * b * c, min=0.0)
         root = (a + torch.sqrt(discriminant)) / torch.where(found, 2.0 * b, one)
-        t = -2.0 * torch.log(torch.where(found, root, one))
+        t = -2.0 * torch.log(torch.where(found & (root > 0), root, one))
     t = torch.minimum(torch.maximum(t, lo_k), hi_k)
     return found, t
 
 
-def _boundary_states(windows: _Windows, weights: torch.Tensor, ratio: float):
-    f0, f1 = _state_features(windows, ratio)
-    B, G, n = f0.shape
-    both = torch.cat([f0.reshape(B * G, n), f1.reshape(B * G, n)], dim=0) @ weights
-    s0, s1 = both.reshape(2, B, G, -1).unbind(0)
-    return (f0, f1), s0, s1
+def _with_zero_row(weights: torch.Tensor) -> torch.Tensor:
+    return torch.cat([weights, torch.zeros_like(weights[:1])], dim=0).contiguous()
 
 
-def _solve_group(x: torch.Tensor, weights: torch.Tensor, c: torch.Tensor, ratio: float,
-                 boundaries: Optional[int] = None) -> torch.Tensor:
-    """First-spike times in tau_syn units (B, m) for one group of neurons with one tau."""
+def _solve_rows(x, weights, weights_ext, positive_weights, c, ratio):
+    """One chunk of samples: (times in tau_syn units (B, m), windows, states)."""
     B, n = x.shape
     m = weights.shape[1]
-    out = torch.full((B, m), math.inf, dtype=weights.dtype, device=weights.device)
-    windows = _Windows(x, boundaries)
-    _check_span(windows)
+    windows = _Windows(x, m)
+    windows.check_span()
     G = windows.n_boundaries
     _, s0, s1 = _boundary_states(windows, weights, ratio)  # (B, G, m)
     bound_features = _inside_bound_features(windows, ratio)
-    inside = (bound_features.reshape(B * G, n) @ torch.clamp(weights, min=0.0)).reshape(B, G, m)
+    inside = (bound_features.reshape(B * G, n) @ positive_weights).reshape(B, G, m)
     bound = _free_maximum(s0, s1, windows.width.unsqueeze(2), ratio) + inside
-    candidate = bound >= c * (1.0 - _bound_slack(weights.dtype))  # (B, G, m)
-    candidate = candidate.permute(0, 2, 1).contiguous()  # (B, m, G)
-    window_index = torch.arange(G, device=x.device)
-    any_candidate = candidate.any(dim=2)
-    pairs = torch.nonzero(any_candidate.reshape(-1)).squeeze(1)
-    pair_g = torch.argmax(candidate.reshape(B * m, G)[pairs].to(torch.uint8), dim=1)
+    slack = _bound_slack(weights.dtype)
+    candidate = (bound >= c * (1.0 - slack)).to(x.dtype)  # (B, G, m)
+    candidate = candidate.permute(0, 2, 1).reshape(B * m, G)
+    out = torch.full((B * m,), math.inf, dtype=x.dtype, device=x.device)
+    any_candidate, pair_g = torch.max(candidate, dim=1)
+    pairs = torch.nonzero(any_candidate > 0).squeeze(1)
+    pair_g = pair_g[pairs]
+    later_mask = torch.arange(G, device=x.device)
+    budget = max(1, _chunk_elements(x) // 4)
     while pairs.numel():
-        pair_b = torch.div(pairs, m, rounding_mode="floor")
-        pair_j = pairs - pair_b * m
-        local = _Local(windows, weights, pair_b, pair_j, pair_g)
-        flat = (pair_b * G + pair_g) * m + pair_j
-        found, t = _solve_pairs(local, s0.reshape(-1)[flat], s1.reshape(-1)[flat], c[pair_j], ratio)
-        out.view(-1)[pairs[found]] = (local.p + t)[found]
+        rows = torch.div(pairs, m, rounding_mode="floor") * G + pair_g
+        order, chunks = windows.plan(rows, budget)
+        pairs, pair_g, rows = pairs[order], pair_g[order], rows[order]
+        pair_j = pairs % m
+        flat = rows * m + pair_j
+        found = torch.empty_like(pairs, dtype=torch.bool)
+        t = torch.empty(pairs.shape, dtype=x.dtype, device=x.device)
+        for begin, stop, top in chunks:
+            part = slice(begin, stop)
+            found[part], t[part] = _solve_pairs(
+                windows, weights_ext, rows[part], pair_j[part], s0.reshape(-1)[flat[part]],
+                s1.reshape(-1)[flat[part]], c[pair_j[part]], ratio, top + 1)
+        done = pairs[found]
+        out[done] = windows.p.reshape(-1)[rows[found]] + t[found]
         # loose bound: move on to the next candidate window
         rest = ~found
-        later = candidate.reshape(B * m, G)[pairs[rest]] & (window_index > pair_g[rest].unsqueeze(1))
-        more = later.any(dim=1)
-        pairs = pairs[rest][more]
-        pair_g = torch.argmax(later[more].to(torch.uint8), dim=1)
-    return out
+        pairs, pair_g = pairs[rest], pair_g[rest]
+        later = candidate[pairs] * (later_mask > pair_g.unsqueeze(1))
+        more, pair_g = torch.max(later, dim=1)
+        keep = more > 0
+        pairs, pair_g = pairs[keep], pair_g[keep]
+    return out.reshape(B, m), windows, (s0, s1)
 
 
 def _groups(params: LayerParameters) -> Optional[List[Tuple[torch.Tensor, float, float]]]:
@@ -315,10 +405,51 @@ def _groups(params: LayerParameters) -> Optional[List[Tuple[torch.Tensor, float,
     return groups
 
 
-def _batch_chunks(batch: int, per_sample: int):
-    step = max(1, CHUNK_ELEMENTS // max(1, per_sample))
-    for start in range(0, batch, step):
-        yield slice(start, min(batch, start + step))
+def _row_chunks(x: torch.Tensor, m: int):
+    """Sample ranges whose (samples, boundaries, n_pre) and (samples, n_post, s) work fits
+    the chunk budget."""
+    batch, n = x.shape
+    per_sample = MAX_BOUNDARIES * max(n, 2 * m)
+    step = max(1, _chunk_elements(x) // (2 * per_sample))
+    return [slice(i, min(batch, i + step)) for i in range(0, batch, step)]
+
+
+class _StateCache:
+    """Boundary states of recent forward solves, so that the backward pass (same inputs and
+    weights, unchanged since) does not recompute them. Holds references to the inputs and
+    weights so that their memory cannot be reused by other tensors while cached."""
+
+    def __init__(self, entries: int):
+        self.entries = entries
+        self.store: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+    @staticmethod
+    def _key(x, w, tau, ratio, columns):
+        return (x.data_ptr(), tuple(x.shape), x.dtype, str(x.device), w.data_ptr(),
+                tuple(w.shape), float(tau), float(ratio), columns.numel(),
+                int(columns[0]) if columns.numel() else -1)
+
+    def put(self, x, w, tau, ratio, columns, value):
+        key = self._key(x, w, tau, ratio, columns)
+        self.store[key] = (x, w, x._version, w._version, columns, value)
+        self.store.move_to_end(key)
+        while len(self.store) > self.entries:
+            self.store.popitem(last=False)
+
+    def get(self, x, w, tau, ratio, columns):
+        key = self._key(x, w, tau, ratio, columns)
+        entry = self.store.get(key)
+        if entry is None:
+            return None
+        cx, cw, vx, vw, ccols, value = entry
+        if cx._version != vx or cw._version != vw or x._version != vx or w._version != vw:
+            return None
+        if not torch.equal(ccols, columns):
+            return None
+        return value
+
+
+_STATE_CACHE = _StateCache(STATE_CACHE_ENTRIES)
 
 
 def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
@@ -337,102 +468,118 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
         x_all = input_times.detach()
         w_all = weights.detach()
         for columns, tau, ratio in groups:
-            w = w_all[:, columns]
+            w = w_all if columns.numel() == w_all.shape[1] else w_all[:, columns]
+            w = w.contiguous()
+            w_ext = _with_zero_row(w)
+            w_pos = torch.clamp(w, min=0.0)
             c = params.threshold[columns]
-            for rows in _batch_chunks(batch, n * MAX_BOUNDARIES):
-                t = _solve_group(x_all[rows] / tau, w, c, ratio)
+            x = x_all / tau
+            states = []
+            for rows in _row_chunks(x, w.shape[1]):
+                t, windows, (s0, s1) = _solve_rows(x[rows], w, w_ext, w_pos, c, ratio)
                 out[rows, columns] = t * tau
+                states.append((windows, s0, s1))
+            _STATE_CACHE.put(x_all, w_all, tau, ratio, columns, states)
     return out
 
 
 # ----------------------------------------------------------------------------- gradients
 
-def _gradients_group(x, weights, T, grad_T, c, ratio, need_input, need_weight, boundaries=None):
-    """Gradients in tau_syn units for one group: (dL/dx (B, n) [tau units cancel],
-    dL/dW / tau_syn (n, m)). x, T in tau_syn units; T may be any time (+inf: silent)."""
+def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, need_weight,
+                    cached=None):
+    """One chunk of samples, tau_syn units: (dL/dx (B, n), dL/dW / tau_syn (n, m)).
+
+    T may be any time (+inf: silent); the causal set of (b, j) is {x_bi < T_bj}.
+    """
     B, n = x.shape
     m = weights.shape[1]
     dtype, device = weights.dtype, weights.device
-    windows = _Windows(x, boundaries)
+    zero = torch.zeros((), dtype=dtype, device=device)
+    if cached is None:
+        windows = _Windows(x, m)
+        (f0, f1), s0, s1 = _boundary_states(windows, weights, ratio)
+    else:
+        windows, s0, s1 = cached
+        f0, f1 = _state_features(windows, ratio)
     G = windows.n_boundaries
-    (f0, f1), s0, s1 = _boundary_states(windows, weights, ratio)
     p = windows.p.unsqueeze(2)  # (B, G, 1)
-    spiking = torch.isfinite(T) & (grad_T != 0)
-    # g* = last boundary strictly before T (-1: nothing causal)
+    active = (T < math.inf) & (grad_T != 0)
+    # g* = the last boundary strictly before T (-1: nothing causal)
     last = (p < T.unsqueeze(1)).sum(dim=1) - 1  # (B, m)
-    active = spiking & (last >= 0)
+    active &= last >= 0
     g_star = last.clamp(min=0)
-    flat_bg = (torch.arange(B, device=device).unsqueeze(1) * G + g_star)
-    p_star = windows.p.reshape(-1)[flat_bg]  # (B, m)
-    uT = torch.where(active, T - p_star, torch.zeros_like(T))  # T - p_{g*} >= 0
-    sel = flat_bg * m + torch.arange(m, device=device)
-    a0, a1 = s0.reshape(-1)[sel], s1.reshape(-1)[sel]
-    # slope of the free evolution from the boundary state at u = T - p_{g*}
+    row_of = torch.arange(B, device=device).unsqueeze(1) * G + g_star  # (B, m)
+    p_star = windows.p.reshape(-1)[row_of]
+    uT = torch.where(active, T - p_star, zero)  # T - p_{g*} > 0
+    select = row_of * m + torch.arange(m, device=device)
+    a0, a1 = s0.reshape(-1)[select], s1.reshape(-1)[select]
+    # slope (tau_syn units) of the free evolution from the boundary state at T
     if ratio == 1.0:
         slope = torch.exp(-uT) * (a1 - a0 - uT * a1)
     else:
         slope = -0.5 * torch.exp(-0.5 * uT) * a0 + torch.exp(-uT) * a1
-    # inside inputs of window g* before T, gathered per active pair
+    # inside inputs of window g* before T, gathered per active pair (in chunks)
     pairs = torch.nonzero(active.reshape(-1)).squeeze(1)
-    pair_b = torch.div(pairs, m, rounding_mode="floor")
-    pair_j = pairs - pair_b * m
-    local = _Local(windows, weights, pair_b, pair_j, g_star.reshape(-1)[pairs])
-    lag = uT.reshape(-1)[pairs].unsqueeze(1) - local.u  # T - x in tau units
-    causal = local.valid & (lag > 0)
-    lag = torch.where(causal, lag, torch.zeros_like(lag))
-    if ratio == 1.0:
-        e = torch.exp(-lag)
-        kernel = lag * e
-        kernel_slope = (1.0 - lag) * e
-    else:
-        e, h = torch.exp(-lag), torch.exp(-0.5 * lag)
-        kernel = h - e
-        kernel_slope = e - 0.5 * h
-    zero = torch.zeros((), dtype=dtype, device=device)
-    kernel = torch.where(causal, kernel, zero)
-    kernel_slope = torch.where(causal, kernel_slope, zero)
-    slope.view(-1).index_add_(0, pairs, (local.w * kernel_slope).sum(dim=1))
+    order, chunks = windows.plan(row_of.reshape(-1)[pairs], max(1, _chunk_elements(x) // 4))
+    pairs = pairs[order]
+    local = []
+    for begin, stop, top in chunks:
+        part = pairs[begin:stop]
+        rows = row_of.reshape(-1)[part]
+        pair_j = part % m
+        u, w, index_m = _inside_terms(windows, weights_ext, rows, pair_j, top + 1)
+        lag = uT.reshape(-1)[part].unsqueeze(1) - u  # T - x (tau_syn units)
+        causal = lag > 0  # padding has zero weight and lands on the dropped extra row
+        lag = lag.clamp(min=0.0)
+        if ratio == 1.0:
+            e = torch.exp(-lag)
+            kernel = lag * e
+            kernel_slope = (1.0 - lag) * e * causal
+        else:
+            e, h = torch.exp(-lag), torch.exp(-0.5 * lag)
+            kernel = (h - e) * causal
+            kernel_slope = (e - 0.5 * h) * causal
+        slope.view(-1).index_add_(0, part, (w * kernel_slope).sum(dim=1))
+        local.append((part, rows, index_m, w, kernel, kernel_slope))
     floor = math.sqrt(torch.finfo(dtype).eps) * c  # as the reference: keeps touches finite
-    q = torch.where(active, grad_T, torch.zeros_like(grad_T)) / torch.maximum(slope, floor)
-    # matrix-product part: all inputs up to p_{g*}, separable relative to p_{g*}
-    onehot = (torch.arange(G, device=device).view(1, G, 1) == g_star.unsqueeze(1)) & active.unsqueeze(1)
+    q = torch.where(active, grad_T, zero) / torch.maximum(slope, floor)  # dL/dT / v'(T)
+    # matrix-product part: every input up to p_{g*} is causal; separable relative to p_{g*}
+    onehot = torch.arange(G, device=device).view(1, G, 1) == g_star.unsqueeze(1)
+    qG = (q.unsqueeze(1) * onehot)  # (B, G, m); zero where inactive (q = 0)
     uG = uT.unsqueeze(1)
-    qG = torch.where(onehot, q.unsqueeze(1), torch.zeros((), dtype=dtype, device=device))  # (B, G, m)
     if ratio == 1.0:
-        # k(T - x) = e^{-U} (U E - (-K)) with E = e^{x - p}, K = (p - x) e^{x - p}
-        eU = torch.exp(-uG)
-        h_e = qG * eU * uG  # multiplies E
-        h_k = qG * eU  # multiplies K
-        # k'(T - x) = e^{-U} ((1 - U) E - K)
-        d_e = qG * eU * (1.0 - uG)
-        d_k = -qG * eU
+        # k(T - x) = e^{-U} (U E + K),  k'(T - x) = e^{-U} ((1 - U) E - K), U = T - p,
+        # E = e^{x - p} (= f1), K = (p - x) e^{x - p} (= f0)
+        eU = torch.exp(-uG) * qG
+        h_first, h_second = eU * uG, eU  # weight-gradient coefficients of E and K
+        d_first, d_second = eU * (1.0 - uG), -eU  # input-gradient coefficients of E and K
+        feat_first, feat_second = f1, f0
     else:
-        # k(T - x) = e^{-U/2} E2 - e^{-U} E1 ;  k' = -1/2 e^{-U/2} E2 + e^{-U} E1
-        h_e = qG * torch.exp(-0.5 * uG)  # multiplies E2 (= f0)
-        h_k = -qG * torch.exp(-uG)  # multiplies E1 (= f1)
-        d_e = -0.5 * h_e
-        d_k = -h_k
+        # k(T - x) = e^{-U/2} E2 - e^{-U} E1,  k' = -1/2 e^{-U/2} E2 + e^{-U} E1
+        h_first = torch.exp(-0.5 * uG) * qG
+        h_second = -torch.exp(-uG) * qG
+        d_first, d_second = -0.5 * h_first, -h_second
+        feat_first, feat_second = f0, f1
     grad_x = grad_w = None
     if need_weight:
-        if ratio == 1.0:
-            features = torch.cat([f1.reshape(B * G, n), f0.reshape(B * G, n)], dim=0)
-        else:
-            features = torch.cat([f0.reshape(B * G, n), f1.reshape(B * G, n)], dim=0)
-        coefficients = torch.cat([h_e.reshape(B * G, m), h_k.reshape(B * G, m)], dim=0)
-        grad_w = -(features.t() @ coefficients)
-        local_w = -(kernel * q.reshape(-1)[pairs].unsqueeze(1))
-        grad_w.view(-1).index_add_(0, (local.index * m + pair_j.unsqueeze(1)).reshape(-1),
-                                   torch.where(causal, local_w, zero).reshape(-1))
+        features = torch.cat([feat_first.reshape(B * G, n), feat_second.reshape(B * G, n)], dim=0)
+        coefficients = torch.cat([h_first.reshape(B * G, m), h_second.reshape(B * G, m)], dim=0)
+        grad_w = torch.zeros((n + 1) * m, dtype=dtype, device=device)
+        grad_w[: n * m] = (features.t() @ coefficients).reshape(-1)
+        for part, rows, index_m, w, kernel, kernel_slope in local:
+            grad_w.index_add_(0, index_m.reshape(-1), (kernel * q.reshape(-1)[part].unsqueeze(1)).reshape(-1))
+        grad_w = -grad_w[: n * m].reshape(n, m)
     if need_input:
-        back = torch.cat([d_e.reshape(B * G, m), d_k.reshape(B * G, m)], dim=0) @ weights.t()
-        back_e, back_k = back.reshape(2, B, G, n).unbind(0)
-        if ratio == 1.0:
-            grad_x = (f1 * back_e + f0 * back_k).sum(dim=1)
-        else:
-            grad_x = (f0 * back_e + f1 * back_k).sum(dim=1)
-        local_x = local.w * kernel_slope * q.reshape(-1)[pairs].unsqueeze(1)
-        grad_x.view(-1).index_add_(0, (local.index + (pair_b * n).unsqueeze(1)).reshape(-1),
-                                   torch.where(causal, local_x, zero).reshape(-1))
+        back = torch.cat([d_first.reshape(B * G, m), d_second.reshape(B * G, m)], dim=0) @ weights.t()
+        back_first, back_second = back.reshape(2, B, G, n).unbind(0)
+        grad_x = torch.zeros(B * (n + 1), dtype=dtype, device=device)
+        grad_x.view(B, n + 1)[:, :n] = (feat_first * back_first + feat_second * back_second).sum(dim=1)
+        for part, rows, index_m, w, kernel, kernel_slope in local:
+            sample = torch.div(rows, G, rounding_mode="floor")
+            index = torch.div(index_m, m, rounding_mode="floor") + (sample * (n + 1)).unsqueeze(1)
+            grad_x.index_add_(0, index.reshape(-1),
+                              (w * kernel_slope * q.reshape(-1)[part].unsqueeze(1)).reshape(-1))
+        grad_x = grad_x.view(B, n + 1)[:, :n]
     return grad_x, grad_w
 
 
@@ -440,26 +587,37 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
                    need_input_grad=True, need_weight_grad=True):
     """Same contract as ``first_spike_gradients``; None when the layer does not suit."""
     groups = _groups(params)
-    if groups is None:
+    if groups is None or any(r not in (1.0, 2.0) for _, _, r in groups):
         return None
     batch, n = input_times.shape
     grad_input = torch.zeros_like(input_times) if need_input_grad else None
     grad_weights = torch.zeros_like(weights) if need_weight_grad else None
     if batch == 0 or n == 0 or weights.shape[1] == 0:
         return grad_input, grad_weights
-    ratios_ok = all(r in (1.0, 2.0) for _, _, r in groups)
-    if not ratios_ok:
-        return None
     with torch.no_grad():
+        x_all = input_times.detach()
+        w_all = weights.detach()
         for columns, tau, ratio in groups:
-            w = weights[:, columns]
+            whole = columns.numel() == w_all.shape[1]
+            w = (w_all if whole else w_all[:, columns]).contiguous()
+            w_ext = _with_zero_row(w)
             c = params.threshold[columns]
-            for rows in _batch_chunks(batch, n * MAX_BOUNDARIES):
-                gx, gw = _gradients_group(
-                    input_times[rows] / tau, w, output_times[rows][:, columns] / tau,
-                    grad_output[rows][:, columns], c, ratio, need_input_grad, need_weight_grad)
+            x = x_all / tau
+            T = (output_times if whole else output_times[:, columns]) / tau
+            g = grad_output if whole else grad_output[:, columns]
+            chunks = _row_chunks(x, w.shape[1])
+            cached = _STATE_CACHE.get(x_all, w_all, tau, ratio, columns)
+            if cached is not None and len(cached) != len(chunks):
+                cached = None
+            for i, rows in enumerate(chunks):
+                gx, gw = _gradients_rows(
+                    x[rows], w, w_ext, T[rows], g[rows], c, ratio, need_input_grad,
+                    need_weight_grad, cached[i] if cached is not None else None)
                 if need_input_grad:
                     grad_input[rows] += gx
                 if need_weight_grad:
-                    grad_weights[:, columns] += gw * tau
+                    if whole:
+                        grad_weights += gw * tau
+                    else:
+                        grad_weights[:, columns] += gw * tau
     return grad_input, grad_weights
