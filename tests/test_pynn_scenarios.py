@@ -105,7 +105,10 @@ MUST_PASS_UNCHANGED = sorted(set(SCENARIOS) - set(EXPECTED_UNSUPPORTED))
 SETUP_MODES = {
     "software": {},
     "software-trials3.3ms": {"trial_duration": 3.3},
-    "bss2": {"backend": "bss2"},
+    # calibration="none": the raw emulated chip. Calibrating takes 15 s of CPU and writes a
+    # cache into ~/.cache; these scenarios check PyNN mechanics, not calibrated accuracy
+    # (tests/test_bss2.py covers calibration).
+    "bss2": {"backend": "bss2", "calibration": "none"},
     "software-cuda": {"device": "cuda"},  # skipped without a GPU
 }
 # These compare membrane traces between runs bit for bit; on an emulated chip with
