@@ -56,7 +56,7 @@ INPUTS_PER_WINDOW = 24
 MAX_BOUNDARIES = 8
 #: bytes of the largest temporary on CPU: beyond ~32 MB glibc hands every allocation to mmap
 #: and each fresh page faults, which costs more than the arithmetic, so work in chunks
-CPU_CHUNK_BYTES = 8 << 20
+CPU_CHUNK_BYTES = 16 << 20
 #: on accelerators big launches are what pays
 DEVICE_CHUNK_BYTES = 1 << 30
 #: more distinct (tau_syn, ratio) groups than this: per-group products stop paying off
@@ -328,19 +328,22 @@ def _solve_pairs(windows: _Windows, weights_ext, rows, pair_j, s0, s1, c, ratio,
     b = torch.gather(second, 1, k).squeeze(1)
     lo_k = torch.gather(lo, 1, k).squeeze(1)
     hi_k = torch.gather(hi, 1, k).squeeze(1)
-    one = torch.ones_like(a)
-    if ratio == 1.0:
-        safe_a = torch.where(found, a, one)
-        mean_time = torch.where(found, b / safe_a, torch.zeros_like(a))
-        z = -(c / safe_a) * torch.exp(mean_time)
-        z = torch.where(found, torch.clamp(z, min=-_INV_E, max=0.0), torch.full_like(z, -0.1))
-        t = mean_time - lambertw(z)
+    return found, torch.stack([a, b, lo_k, hi_k])
+
+
+def _closed_form(a, b, lo, hi, c, ratio):
+    """The first crossing time from the window start, given the running sums (a, b) of the
+    sub-interval [lo, hi] that holds it (all (N,))."""
+    if ratio == 1.0:  # a = A > 0, b = B: t = B/A - W0(-(c/A) e^{B/A})
+        mean_time = b / a
+        z = -(c / a) * torch.exp(mean_time)
+        t = mean_time - lambertw(torch.clamp(z, min=-_INV_E, max=0.0))
     else:  # a = S2, b = S1: e^{-t/2} = (S2 + sqrt(S2^2 - 4 S1 c)) / (2 S1)
         discriminant = torch.clamp(a * a - 4.0 * b * c, min=0.0)
-        root = (a + torch.sqrt(discriminant)) / torch.where(found, 2.0 * b, one)
-        t = -2.0 * torch.log(torch.where(found & (root > 0), root, one))
-    t = torch.minimum(torch.maximum(t, lo_k), hi_k)
-    return found, t
+        root = (a + torch.sqrt(discriminant)) / (2.0 * b)
+        t = -2.0 * torch.log(root)
+    t = torch.nan_to_num(t, nan=0.0)
+    return torch.minimum(torch.maximum(t, lo), hi)
 
 
 def _with_zero_row(weights: torch.Tensor) -> torch.Tensor:
@@ -367,6 +370,7 @@ def _solve_rows(x, weights, weights_ext, positive_weights, c, ratio):
     pair_g = pair_g[pairs]
     later_mask = torch.arange(G, device=x.device)
     budget = max(1, _chunk_elements(x) // 4)
+    solved = []  # per round: (pairs, window start, (a, b, lo, hi), threshold)
     while pairs.numel():
         rows = torch.div(pairs, m, rounding_mode="floor") * G + pair_g
         order, chunks = windows.plan(rows, budget)
@@ -374,14 +378,14 @@ def _solve_rows(x, weights, weights_ext, positive_weights, c, ratio):
         pair_j = pairs % m
         flat = rows * m + pair_j
         found = torch.empty_like(pairs, dtype=torch.bool)
-        t = torch.empty(pairs.shape, dtype=x.dtype, device=x.device)
+        sums = torch.empty((4,) + pairs.shape, dtype=x.dtype, device=x.device)
         for begin, stop, top in chunks:
             part = slice(begin, stop)
-            found[part], t[part] = _solve_pairs(
+            found[part], sums[:, part] = _solve_pairs(
                 windows, weights_ext, rows[part], pair_j[part], s0.reshape(-1)[flat[part]],
                 s1.reshape(-1)[flat[part]], c[pair_j[part]], ratio, top + 1)
-        done = pairs[found]
-        out[done] = windows.p.reshape(-1)[rows[found]] + t[found]
+        solved.append((pairs[found], windows.p.reshape(-1)[rows[found]], sums[:, found],
+                       c[pair_j[found]]))
         # loose bound: move on to the next candidate window
         rest = ~found
         pairs, pair_g = pairs[rest], pair_g[rest]
@@ -389,6 +393,9 @@ def _solve_rows(x, weights, weights_ext, positive_weights, c, ratio):
         more, pair_g = torch.max(later, dim=1)
         keep = more > 0
         pairs, pair_g = pairs[keep], pair_g[keep]
+    if solved:  # one closed-form solve for all rounds
+        done, start, sums, threshold = (torch.cat(z, dim=-1) for z in zip(*solved))
+        out[done] = start + _closed_form(sums[0], sums[1], sums[2], sums[3], threshold, ratio)
     return out.reshape(B, m), windows, (s0, s1)
 
 
@@ -474,6 +481,10 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
             w_pos = torch.clamp(w, min=0.0)
             c = params.threshold[columns]
             x = x_all / tau
+            if n * w.shape[1] <= DENSE_MAX_PRODUCT:
+                for rows in _row_chunks(x, w.shape[1]):
+                    out[rows, columns] = _solve_dense(x[rows], w_ext, c, ratio) * tau
+                continue
             states = []
             for rows in _row_chunks(x, w.shape[1]):
                 t, windows, (s0, s1) = _solve_rows(x[rows], w, w_ext, w_pos, c, ratio)
@@ -481,6 +492,98 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
                 states.append((windows, s0, s1))
             _STATE_CACHE.put(x_all, w_all, tau, ratio, columns, states)
     return out
+
+
+# ----------------------------------------------------------------------------- small layers
+#: layers with n_pre * n_post up to this use the dense path (every sub-interval of every
+#: (sample, neuron) at once): for them the window machinery costs more than it saves
+DENSE_MAX_PRODUCT = 2048
+
+
+def _solve_dense(x, weights_ext, c, ratio):
+    """Small layer, one group, tau_syn units: first-spike times (B, m).
+
+    All (B, n, m) running sums over the sorted inputs, the unimodal maximum test on every
+    sub-interval, one closed-form solve per (sample, neuron).
+    """
+    B, n = x.shape
+    m = weights_ext.shape[1]
+    dtype = x.dtype
+    eps, tiny = torch.finfo(dtype).eps, torch.finfo(dtype).tiny
+    xs, order = torch.sort(x, dim=1)
+    finite = xs < math.inf
+    n_finite = finite.sum(dim=1, keepdim=True)
+    reference = torch.where(n_finite > 0, xs[:, :1], torch.zeros_like(xs[:, :1]))
+    last = torch.gather(xs, 1, (n_finite - 1).clamp(min=0))
+    spread = float((torch.where(n_finite > 0, last, reference) - reference).max())
+    limit = math.log(torch.finfo(dtype).max) - 20.0
+    if spread > limit:
+        raise ValueError(
+            f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
+            f"{limit:.0f} tau_syn that {dtype} exponentials can represent; use float64 "
+            "or shorten the trial"
+        )
+    # silent inputs: the zero weight row, and a time equal to the last finite input so
+    # that their (empty) sub-intervals sit at a finite place
+    dx = torch.where(finite, xs, torch.where(n_finite > 0, last, reference)) - reference
+    index = torch.where(finite, order, torch.full_like(order, n))
+    w = weights_ext.index_select(0, index.reshape(-1)).reshape(B, n, m)
+    dx3 = dx.unsqueeze(2)
+    e1 = torch.exp(dx3)
+    if ratio == 1.0:
+        first = torch.cumsum(w * e1, dim=1)
+        second = torch.cumsum(w * (dx3 * e1), dim=1)
+        positive = first > 0
+        peak = 1.0 + second / first.clamp(min=tiny)
+    else:
+        first = torch.cumsum(w * torch.exp(0.5 * dx3), dim=1)
+        second = torch.cumsum(w * e1, dim=1)
+        positive = (first > 0) & (second > 0)
+        peak = 2.0 * torch.log((2.0 * second / first.clamp(min=tiny)).clamp(min=tiny))
+    hi = torch.cat([dx[:, 1:], torch.full_like(dx[:, :1], math.inf)], dim=1)
+    # the interval after the last finite input is unbounded; later ones are empty
+    position = torch.arange(n, device=x.device).unsqueeze(0)
+    hi = torch.where(position == n_finite - 1, torch.full_like(hi, math.inf), hi)
+    peak = torch.minimum(torch.maximum(peak, dx3), hi.unsqueeze(2))
+    if ratio == 1.0:
+        v_max = torch.exp(-peak) * (first * peak - second)
+    else:
+        v_max = torch.exp(-0.5 * peak) * first - torch.exp(-peak) * second
+    reach = positive & (v_max >= c * (1.0 - 16.0 * eps))
+    found, k = torch.max(reach.to(dtype), dim=1, keepdim=True)  # (B, 1, m)
+    found = found.squeeze(1) > 0
+    a = torch.gather(first, 1, k).squeeze(1)
+    b = torch.gather(second, 1, k).squeeze(1)
+    lo_k = torch.gather(dx, 1, k.squeeze(1))
+    hi_k = torch.gather(hi, 1, k.squeeze(1))
+    t = _closed_form(torch.where(found, a, torch.ones_like(a)), torch.where(found, b, torch.ones_like(b)),
+                     lo_k, hi_k, c, ratio)
+    return torch.where(found, t + reference, torch.full_like(t, math.inf))
+
+
+def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight):
+    """Small layer, tau_syn units: (dL/dx (B, n), dL/dW / tau_syn (n, m)) from (B, n, m)."""
+    dtype = x.dtype
+    active = (T < math.inf) & (grad_T != 0)
+    T = torch.where(active, T, torch.full_like(T, -math.inf))
+    lag = T.unsqueeze(1) - x.unsqueeze(2)  # (B, n, m); -inf where not causal
+    causal = lag > 0
+    lag = lag.clamp(min=0.0)
+    e = torch.exp(-lag)
+    if ratio == 1.0:
+        kernel = lag * e
+        slope_kernel = (1.0 - lag) * e * causal
+    else:
+        h = torch.exp(-0.5 * lag)
+        kernel = (h - e) * causal
+        slope_kernel = (e - 0.5 * h) * causal
+    weighted_slope = slope_kernel * weights
+    slope = weighted_slope.sum(dim=1)
+    floor = math.sqrt(torch.finfo(dtype).eps) * c
+    q = torch.where(active, grad_T, torch.zeros_like(grad_T)) / torch.maximum(slope, floor)
+    grad_x = (weighted_slope * q.unsqueeze(1)).sum(dim=2) if need_input else None
+    grad_w = -torch.einsum("bim,bm->im", kernel, q) if need_weight else None
+    return grad_x, grad_w
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -606,6 +709,18 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
             T = (output_times if whole else output_times[:, columns]) / tau
             g = grad_output if whole else grad_output[:, columns]
             chunks = _row_chunks(x, w.shape[1])
+            if n * w.shape[1] <= DENSE_MAX_PRODUCT:
+                for rows in chunks:
+                    gx, gw = _gradients_dense(x[rows], w, T[rows], g[rows], c, ratio,
+                                              need_input_grad, need_weight_grad)
+                    if need_input_grad:
+                        grad_input[rows] += gx
+                    if need_weight_grad:
+                        if whole:
+                            grad_weights += gw * tau
+                        else:
+                            grad_weights[:, columns] += gw * tau
+                continue
             cached = _STATE_CACHE.get(x_all, w_all, tau, ratio, columns)
             if cached is not None and len(cached) != len(chunks):
                 cached = None
