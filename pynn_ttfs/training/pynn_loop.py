@@ -59,8 +59,51 @@ def _projection_array(projection, name: str) -> np.ndarray:
     return np.asarray(projection.get(name, format="array"), dtype=float)
 
 
+class _NestWeightWriter:
+    """Writes a pyNN.nest projection's weights straight into its NEST connections.
+
+    Why: pyNN.nest's ``Projection.set`` loops over post-synaptic cells and, for sources,
+    compares PyNN IDs with numpy integers, which makes numpy probe the ID for array
+    attributes; each probe fetches every cell parameter from NEST. That costs about a
+    second per projection and step. The NEST weight scale (pA per nA) and the
+    connection -> (pre, post) index map are taken from PyNN's own ``get`` once.
+    """
+
+    def __init__(self, projection):
+        projection._connections = None  # see _projection_array
+        self.projection = projection
+        self.connections = projection.nest_connections
+        status = self.connections.get(["source", "target", "weight"])
+        sources = np.atleast_1d(np.asarray(status["source"], dtype=np.int64))
+        targets = np.atleast_1d(np.asarray(status["target"], dtype=np.int64))
+        raw = np.atleast_1d(np.asarray(status["weight"], dtype=float))
+        self.rows = sources - int(projection.pre.first_id)
+        self.cols = targets - int(projection.post.first_id)
+        pynn = _projection_array(projection, "weight")[self.rows, self.cols]
+        usable = np.isfinite(pynn) & (np.abs(pynn) > 1e-12)
+        if not usable.any():
+            raise ValueError("no non-zero weight to calibrate the NEST weight scale")
+        self.scale = float(np.median(raw[usable] / pynn[usable]))
+
+    def write(self, weights: np.ndarray) -> None:
+        self.connections.set(weight=(weights[self.rows, self.cols] * self.scale).tolist())
+
+
+_NEST_WRITERS: Dict[int, _NestWeightWriter] = {}
+
+
 def _set_weights(projection, weights: np.ndarray) -> None:
     if hasattr(projection, "_connections") and hasattr(projection, "nest_connections"):
+        writer = _NEST_WRITERS.get(id(projection))
+        if writer is None or writer.projection is not projection:
+            try:
+                writer = _NestWeightWriter(projection)
+            except (ValueError, KeyError, IndexError):
+                writer = None
+        if writer is not None:
+            _NEST_WRITERS[id(projection)] = writer
+            writer.write(np.asarray(weights, dtype=float))
+            return
         projection._connections = None  # see _projection_array
     projection.set(weight=weights)
 
@@ -108,6 +151,9 @@ class PyNNNetwork:
             raise ValueError("trial_duration (ms) is needed: pass trial_duration=... or set "
                              "it in sim.setup(trial_duration=...)")
         self.trial_duration = float(trial_duration)
+        # pynn_ttfs (software and bss2) starts every reset() segment from rest exactly;
+        # other backends (NEST) simply run on, the trial layout keeps trials independent
+        self.reset_between_batches = hasattr(sim, "IF_curr_exp_ttfs")
         self.layers = self._find_layers(bias_times_ms or {})
         for layer in self.layers:
             recordable = getattr(layer.population.celltype, "recordable", ())
@@ -249,6 +295,13 @@ class PyNNNetwork:
         return TTFSModel(layers)
 
     def write_weights(self, model: TTFSModel) -> None:
+        # The sources' spike times of the last batch are no longer needed (the next batch
+        # sets its own). Clearing them first matters on pyNN.nest, whose Projection.set
+        # looks up cell parameters (all spike times included) for every connection.
+        self.input_population.set(spike_times=[])
+        for layer in self.layers:
+            if layer.bias_population is not None:
+                layer.bias_population.set(spike_times=[])
         for layer, model_layer in zip(self.layers, model.layers):
             w = model_layer.weights.detach().cpu().numpy().astype(float) * layer.current_unit_na
             n_pre = layer.pre.size
@@ -281,6 +334,10 @@ class PyNNNetwork:
         x = np.asarray(input_times_model.detach().cpu().numpy(), dtype=float) * tau
         n_trials = x.shape[0]
         duration = self.trial_duration
+        if self.reset_between_batches:
+            # pynn_ttfs keeps a segment's trials and source spikes: a new segment per batch
+            # keeps the cost of a batch independent of how many came before
+            sim.reset()
         t_offset = float(sim.get_current_time())
         # align to the trial grid (pynn_ttfs counts trials from the segment start)
         t_offset = math.ceil(t_offset / duration - 1e-9) * duration
@@ -319,6 +376,21 @@ class PyNNForward:
 
     def write_weights(self) -> None:
         self.network.write_weights(self.model)
+
+
+def pynn_trainer(sim, input_population, projections: Sequence[object], recipe,
+                 trial_duration: Optional[float] = None, device: str = "cpu",
+                 bias_times_ms: Optional[Dict[object, float]] = None):
+    """A :class:`~pynn_ttfs.training.trainer.Trainer` whose forward pass runs on ``sim``.
+
+    The initial weights are the ones the script gave the projections; the trained ones are
+    written back to them after every step.
+    """
+    from .trainer import DTYPES, Trainer
+    network = PyNNNetwork(sim, input_population, projections, trial_duration=trial_duration,
+                          bias_times_ms=bias_times_ms)
+    model = network.to_model(dtype=DTYPES[recipe.dtype], device=device)
+    return Trainer(model, recipe, forward=PyNNForward(network, model), device=device)
 
 
 # ---------------------------------------------------------------------- network builder
