@@ -117,7 +117,8 @@ class _Windows:
         last = (n_finite - 1).clamp(min=0)
         position = torch.minimum(position, last.unsqueeze(1))
         position[:, -1] = last
-        p = torch.gather(xs, 1, position) * (n_finite > 0).unsqueeze(1)  # 0 if all silent
+        p = torch.gather(xs, 1, position)
+        p = torch.where((n_finite > 0).unsqueeze(1), p, torch.zeros_like(p))  # all silent: 0
         p = p.contiguous()
         self.p = p
         start = torch.searchsorted(xs.contiguous(), p, right=True)
@@ -144,14 +145,14 @@ class _Windows:
         finite_width = torch.where(width < math.inf, width, torch.zeros_like(width)).unsqueeze(2)
         u = torch.minimum(inside_x - p.unsqueeze(2), finite_width).clamp(min=0.0)
         u = torch.where(valid, u, finite_width.expand_as(u))
-        self.u = torch.cat([torch.zeros_like(u[:, :, :1]), u], dim=2)
+        self.u = torch.cat([u.new_zeros((batch, G, 1)), u], dim=2)
         # sub-interval k of a window: [u_k, hi_k], hi_k = next input, or the window end
         # after the last inside input (k = count); padding intervals are empty
         hi = torch.cat([u, width.unsqueeze(2)], dim=2)
         after_last = torch.arange(s + 1, device=device).view(1, 1, s + 1) == count.unsqueeze(2)
         self.hi = torch.where(after_last, width.unsqueeze(2).expand_as(hi), hi)
         index = torch.where(valid, inside_i, torch.full_like(inside_i, n))  # padding: n
-        self.index = torch.cat([torch.full_like(index[:, :, :1], n), index], dim=2)
+        self.index = torch.cat([index.new_full((batch, G, 1), n), index], dim=2)
         self.index_m = self.index * n_post
         self._terms = {}
 

@@ -1,0 +1,244 @@
+"""The fast exact engine (pynn_ttfs/engine/fast.py) against the reference solver.
+
+Both of its paths are checked: the dense path for small layers and the windowed path
+(probe windows, matrix products, local closed form), forced by setting
+DENSE_MAX_PRODUCT = 0; the windowed backward with and without the forward's cached
+boundary states.
+"""
+import math
+
+import pytest
+import torch
+
+import pynn_ttfs.engine.fast as fast
+from pynn_ttfs.engine import first_spike_times
+from pynn_ttfs.engine.first_spike import (
+    first_spike_gradients,
+    first_spike_gradients_reference,
+    solve_first_spike_times,
+    solve_first_spike_times_reference,
+)
+from pynn_ttfs.engine.neuron import layer_parameters
+
+
+@pytest.fixture(params=["dense", "windowed", "windowed-nocache"])
+def path(request, monkeypatch):
+    if request.param.startswith("windowed"):
+        monkeypatch.setattr(fast, "DENSE_MAX_PRODUCT", 0)
+    if request.param.endswith("nocache"):
+        monkeypatch.setattr(fast, "_STATE_CACHE", fast._StateCache(0))
+    return request.param
+
+
+def random_layer(seed, batch, n_pre, n_post, ties=False, silent=0.2, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    times = torch.rand(batch, n_pre, generator=g, dtype=dtype) * 4.0
+    if ties:
+        times = torch.round(times * 4.0) / 4.0
+    times[torch.rand(batch, n_pre, generator=g) < silent] = math.inf
+    scale = 0.3 + torch.rand((), generator=g, dtype=dtype)
+    weights = torch.randn(n_pre, n_post, generator=g, dtype=dtype) * scale
+    weights += 0.15 * torch.randn((), generator=g, dtype=dtype)
+    return times, weights
+
+
+def mnist_like(seed, batch, side=28, dtype=torch.float64):
+    """~80 % dark pixels (t = 2.0, or silent in the 16x16 variant), bright ones early with
+    ties at 0.15, as the MNIST encoding produces."""
+    g = torch.Generator().manual_seed(seed)
+    n = side * side
+    value = torch.rand(batch, n, generator=g, dtype=dtype)
+    value = torch.where(torch.rand(batch, n, generator=g) < 0.5, torch.zeros_like(value), value)
+    dark = torch.rand(batch, n, generator=g) < 0.8
+    times = 0.15 + value * 1.85
+    times = torch.where(dark, torch.full_like(times, math.inf if side == 16 else 2.0), times)
+    return times
+
+
+def assert_same(times, weights, params, grad_seed=0, atol=1e-9):
+    reference = solve_first_spike_times_reference(times, weights, params)
+    result = solve_first_spike_times(times, weights, params)
+    assert torch.equal(torch.isfinite(reference), torch.isfinite(result))
+    ok = torch.isfinite(reference)
+    if ok.any():
+        assert (reference[ok] - result[ok]).abs().max() <= atol * (1 + reference[ok].abs().max())
+    g = torch.randn(reference.shape, generator=torch.Generator().manual_seed(grad_seed),
+                    dtype=times.dtype)
+    ref_x, ref_w = first_spike_gradients_reference(times, weights, reference, params, g)
+    fast_x, fast_w = first_spike_gradients(times, weights, reference, params, g)
+    scale_x = 1.0 + ref_x.abs().max()
+    scale_w = 1.0 + ref_w.abs().max()
+    assert (ref_x - fast_x).abs().max() <= 1e-9 * scale_x
+    assert (ref_w - fast_w).abs().max() <= 1e-9 * scale_w
+    return reference
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+@pytest.mark.parametrize("seed", range(6))
+def test_random_layers_match_reference(path, ratio, seed):
+    g = torch.Generator().manual_seed(100 + seed)
+    batch, n_pre, n_post = (int(v) for v in torch.randint(1, 60, (3,), generator=g))
+    times, weights = random_layer(seed, batch, n_pre, n_post, ties=seed % 2 == 1)
+    threshold = 0.2 + torch.rand(n_post, generator=g, dtype=torch.float64)
+    params = layer_parameters(1.5, 1.5 * ratio, threshold, n_post, weights)
+    out = assert_same(times, weights, params, seed)
+    assert torch.isfinite(out).any() and not torch.isfinite(out).all() or batch * n_post < 20
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_edge_shapes_match_reference(path, ratio):
+    for batch, n_pre, n_post in [(1, 1, 1), (1, 30, 5), (7, 1, 9), (3, 2, 1)]:
+        times, weights = random_layer(batch + n_pre, batch, n_pre, n_post, silent=0.1)
+        weights = weights.abs() + 0.5
+        params = layer_parameters(1.0, ratio, 0.3, n_post, weights)
+        assert_same(times, weights, params)
+
+
+def test_all_silent_and_empty_samples(path):
+    times, weights = random_layer(3, 6, 40, 7)
+    times[2] = math.inf
+    params = layer_parameters(1.0, 1.0, 0.2, 7, weights)
+    out = assert_same(times, weights, params)
+    assert torch.isinf(out[2]).all()
+
+
+@pytest.mark.parametrize("side", [28, 16])
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_mnist_like_inputs_match_reference(path, side, ratio):
+    times = mnist_like(side + int(ratio), 12, side)
+    g = torch.Generator().manual_seed(7)
+    weights = torch.randn(side * side, 30, generator=g, dtype=torch.float64) * 0.8 + 0.05
+    params = layer_parameters(1.0, ratio, 1.0, 30, weights)
+    out = assert_same(times, weights, params)
+    assert torch.isfinite(out).float().mean() > 0.3
+
+
+def test_per_neuron_parameters_and_mixed_ratios(path):
+    times, weights = random_layer(11, 20, 50, 12)
+    g = torch.Generator().manual_seed(3)
+    tau_syn = torch.tensor([1.0, 2.0, 1.0, 2.0] * 3, dtype=torch.float64)
+    ratio = torch.tensor([1.0, 1.0, 2.0, 2.0, 1.0, 2.0] * 2, dtype=torch.float64)
+    threshold = 0.1 + 0.5 * torch.rand(12, generator=g, dtype=torch.float64)
+    params = layer_parameters(tau_syn, tau_syn * ratio, threshold, 12, weights)
+    assert_same(times, weights, params)
+
+
+def test_many_distinct_time_constants_fall_back_to_reference():
+    times, weights = random_layer(12, 5, 20, 10)
+    tau_syn = torch.linspace(0.8, 1.2, 10, dtype=torch.float64)
+    params = layer_parameters(tau_syn, tau_syn, 0.3, 10, weights)
+    assert fast.solve_fast(times, weights, params) is None
+    assert_same(times, weights, params)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_crossing_hidden_between_probes_is_found(path, ratio):
+    """v rises above threshold and falls back between two probe boundaries: the potential
+    is below threshold at every boundary, yet the neuron spikes inside the window."""
+    peak = 1.0 if ratio == 1.0 else 2.0 * math.log(2.0)
+    peak_value = math.exp(-1.0) if ratio == 1.0 else 0.25
+    n_filler = 40
+    times = torch.cat([torch.tensor([1.0, 1.0 + 1.1 * peak], dtype=torch.float64),
+                       torch.linspace(6.0, 9.0, n_filler, dtype=torch.float64)]).unsqueeze(0)
+    weights = torch.zeros(2 + n_filler, 3, dtype=torch.float64)
+    weights[0] = torch.tensor([1.02, 0.98, 1.02]) / peak_value  # bump just above / below c
+    weights[1] = torch.tensor([-30.0, -30.0, 0.0])  # strong inhibition after the peak
+    weights[2:] = 1e-3
+    params = layer_parameters(1.0, ratio, 1.0, 3, weights)
+    windows = fast._Windows(times, 3)
+    boundaries = windows.p[0]
+    from pynn_ttfs.engine import membrane_potential
+    v_at_boundaries = membrane_potential(times, weights, boundaries, 1.0, ratio)[0]
+    assert (v_at_boundaries[:, 0] < 1.0).all()  # every probe misses the bump
+    out = assert_same(times, weights, params)
+    assert math.isfinite(out[0, 0]) and 1.0 < out[0, 0] < 1.0 + 1.1 * peak
+    assert math.isinf(out[0, 1])  # the bump stays below threshold: silent
+    assert math.isfinite(out[0, 2])
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_gradients_at_given_output_times(path, ratio):
+    """Times recorded elsewhere (perturbed, some before any input, some silent)."""
+    times, weights = random_layer(21, 15, 45, 8)
+    params = layer_parameters(1.0, ratio, 0.3, 8, weights)
+    solved = solve_first_spike_times_reference(times, weights, params)
+    g = torch.Generator().manual_seed(5)
+    recorded = torch.where(torch.isfinite(solved),
+                           solved + 0.05 * torch.randn(solved.shape, generator=g, dtype=solved.dtype),
+                           torch.rand(solved.shape, generator=g, dtype=solved.dtype) * 5.0)
+    recorded[0] = -1.0  # before every input
+    recorded[1, :3] = math.inf
+    grad = torch.randn(recorded.shape, generator=g, dtype=recorded.dtype)
+    ref_x, ref_w = first_spike_gradients_reference(times, weights, recorded, params, grad)
+    fast_x, fast_w = first_spike_gradients(times, weights, recorded, params, grad)
+    assert torch.allclose(ref_x, fast_x, rtol=1e-9, atol=1e-9 * (1 + ref_x.abs().max()))
+    assert torch.allclose(ref_w, fast_w, rtol=1e-9, atol=1e-9 * (1 + ref_w.abs().max()))
+
+
+def test_autograd_through_two_layers_matches_reference(path):
+    times = mnist_like(4, 10, 16)
+    g = torch.Generator().manual_seed(9)
+    w1 = (torch.randn(256, 40, generator=g, dtype=torch.float64) * 0.6 + 0.1).requires_grad_()
+    w2 = (torch.randn(40, 10, generator=g, dtype=torch.float64) * 0.8 + 0.3).requires_grad_()
+
+    def loss_and_grads(solve, gradients):
+        import pynn_ttfs.engine.first_spike as first_spike
+        saved = first_spike.solve_fast, first_spike.gradients_fast
+        try:
+            if solve is not None:
+                first_spike.solve_fast, first_spike.gradients_fast = solve, gradients
+            hidden = first_spike_times(times, w1, 1.0, 1.0, 0.5)
+            out = first_spike_times(hidden, w2, 1.0, 1.0, 0.5)
+            loss = torch.where(torch.isfinite(out), out, torch.zeros_like(out)).square().sum()
+            return torch.autograd.grad(loss, (w1, w2))
+        finally:
+            first_spike.solve_fast, first_spike.gradients_fast = saved
+
+    reference = loss_and_grads(lambda *a: None, lambda *a: None)
+    result = loss_and_grads(None, None)
+    for r, f in zip(reference, result):
+        assert (r - f).abs().max() <= 1e-9 * (1 + r.abs().max())
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_float32_agrees_with_float64_reference(path, ratio):
+    times = mnist_like(30 + int(ratio), 40, 28)
+    g = torch.Generator().manual_seed(31)
+    weights = torch.randn(784, 25, generator=g, dtype=torch.float64) * 0.8 + 0.05
+    params64 = layer_parameters(1.0, ratio, 1.0, 25, weights)
+    params32 = layer_parameters(1.0, ratio, 1.0, 25, weights.float())
+    reference = solve_first_spike_times_reference(times, weights, params64)
+    result = solve_first_spike_times(times.float(), weights.float(), params32).double()
+    agree = torch.isfinite(reference) == torch.isfinite(result)
+    assert agree.float().mean() >= 0.999
+    both = torch.isfinite(reference) & torch.isfinite(result)
+    assert both.sum() > 100
+    assert ((reference[both] - result[both]).abs() / reference[both].abs().clamp(min=1.0)).max() < 1e-4
+
+
+def test_span_limit_error_matches_reference(path):
+    times = torch.tensor([[0.0, 200.0]], dtype=torch.float32)
+    params = layer_parameters(1.0, 1.0, 10.0, 1, times)
+    with pytest.raises(ValueError, match=r"span .* tau_syn.*use float64"):
+        solve_first_spike_times(times, torch.ones(2, 1), params)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_cuda_matches_cpu_reference(path, ratio):
+    times = mnist_like(40, 64, 28)
+    g = torch.Generator().manual_seed(41)
+    weights = torch.randn(784, 60, generator=g, dtype=torch.float64) * 0.8 + 0.05
+    params = layer_parameters(1.0, ratio, 1.0, 60, weights)
+    reference = solve_first_spike_times_reference(times, weights, params)
+    cuda_params = layer_parameters(1.0, ratio, 1.0, 60, weights.cuda())
+    result = solve_first_spike_times(times.cuda(), weights.cuda(), cuda_params).cpu()
+    assert torch.equal(torch.isfinite(reference), torch.isfinite(result))
+    ok = torch.isfinite(reference)
+    assert (reference[ok] - result[ok]).abs().max() < 1e-9
+    grad = torch.randn(reference.shape, dtype=torch.float64, generator=g)
+    ref_x, ref_w = first_spike_gradients_reference(times, weights, reference, params, grad)
+    gpu_x, gpu_w = first_spike_gradients(times.cuda(), weights.cuda(), reference.cuda(),
+                                         cuda_params, grad.cuda())
+    assert (ref_x - gpu_x.cpu()).abs().max() <= 1e-9 * (1 + ref_x.abs().max())
+    assert (ref_w - gpu_w.cpu()).abs().max() <= 1e-9 * (1 + ref_w.abs().max())
