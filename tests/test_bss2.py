@@ -57,6 +57,9 @@ def test_weight_quantisation_round_trip():
     for proj in g.projections:
         assert np.all(np.abs(chip_ints[proj.label]) <= 63)
         assert np.allclose(realised[proj.label], chip_ints[proj.label] / 30.0 * THRESHOLD_NA)
+    # the element-wise hook the PyNN layer uses for Projection.get
+    w = g.projections[0].weight
+    assert np.array_equal(sub.realise_weight_array(w, THRESHOLD_NA), realised["p1"])
     # finer resolution is configurable
     fine = ChipConfig(weight_resolution=100.0, max_weight_int=255)
     assert fine.max_weight_model == pytest.approx(2.55)
@@ -76,6 +79,16 @@ def test_capacity_errors_name_the_limit_and_excess():
     g.populations.pop("b")
     with pytest.raises(ValueError, match=r"population 'a' needs 300 signed inputs.*256.*44 too many"):
         sub.run(g, trials)
+
+
+def test_mnist16_hardware_network_fits_exactly():
+    g = NetworkGraph()
+    g.add_population(PopulationSpec("in", 256, SOURCE))
+    g.add_population(lif("hidden", 246))
+    g.add_population(lif("out", 10))
+    g.add_projection(dense("p1", "in", "hidden", 256, 246, np.zeros((256, 246))))
+    g.add_projection(dense("p2", "hidden", "out", 246, 10, np.zeros((246, 10))))
+    assert BSS2Substrate(ideal=True).placement(g) == {"hidden": 0, "out": 246}
 
 
 def test_time_constants_outside_calibratable_range_raise():
