@@ -176,10 +176,10 @@ def test_gradients_at_given_output_times(path, ratio):
 
 
 def test_autograd_through_two_layers_matches_reference(path):
-    times = mnist_like(4, 10, 16)
+    times = mnist_like(4, 6, 16)
     g = torch.Generator().manual_seed(9)
-    w1 = (torch.randn(256, 40, generator=g, dtype=torch.float64) * 0.6 + 0.1).requires_grad_()
-    w2 = (torch.randn(40, 10, generator=g, dtype=torch.float64) * 0.8 + 0.3).requires_grad_()
+    w1 = (torch.randn(256, 24, generator=g, dtype=torch.float64) * 0.6 + 0.1).requires_grad_()
+    w2 = (torch.randn(24, 10, generator=g, dtype=torch.float64) * 0.8 + 0.3).requires_grad_()
 
     def loss_and_grads(solve, gradients):
         import pynn_ttfs.engine.first_spike as first_spike
@@ -202,7 +202,7 @@ def test_autograd_through_two_layers_matches_reference(path):
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0])
 def test_float32_agrees_with_float64_reference(path, ratio):
-    times = mnist_like(30 + int(ratio), 40, 28)
+    times = mnist_like(30 + int(ratio), 20, 28)
     g = torch.Generator().manual_seed(31)
     weights = torch.randn(784, 25, generator=g, dtype=torch.float64) * 0.8 + 0.05
     params64 = layer_parameters(1.0, ratio, 1.0, 25, weights)
@@ -212,7 +212,7 @@ def test_float32_agrees_with_float64_reference(path, ratio):
     agree = torch.isfinite(reference) == torch.isfinite(result)
     assert agree.float().mean() >= 0.999
     both = torch.isfinite(reference) & torch.isfinite(result)
-    assert both.sum() > 100
+    assert both.sum() > 50
     assert ((reference[both] - result[both]).abs() / reference[both].abs().clamp(min=1.0)).max() < 1e-4
 
 

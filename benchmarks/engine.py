@@ -1,0 +1,222 @@
+"""Engine speed: forward and forward+backward samples/s of two-layer TTFS networks.
+
+Shapes (inputs incl. bias where the recipe has one - hidden - outputs):
+  5-120-3     Yin-Yang: (x, y, 1-x, 1-y) + bias at 0.9 tau_s; hidden layer gets a bias too
+  256-246-10  MNIST 16x16 encoding (black pixels silent)
+  784-350-10  MNIST 28x28 encoding (black pixels at t_late = 2.0 tau_s)
+Inputs: the real MNIST images when the IDX files are found (--data-dir, the PYNN_TTFS
+environment variable of pynn_ttfs.training, or ../shared/data/mnist), otherwise synthetic
+MNIST-like images with the same statistics (about 80 % black pixels, half of the rest
+saturated). Weights: the published initialisation (normal, per-layer mean and std) so a
+realistic fraction of neurons spike. tau_m = tau_s = 1, threshold 1.
+
+Timing: wall clock, after one warm-up run, repeated until MIN_SECONDS have passed.
+"forward" runs under torch.no_grad(); "forward_backward" runs the forward with weights
+requiring grad and calls backward() on the sum of the finite output times.
+Peak memory: on CUDA torch.cuda.max_memory_allocated() minus the memory allocated before
+the run; on CPU the peak resident set size (sampled from /proc/self/statm every 0.5 ms by
+a thread) minus the resident size before the run.
+
+    python benchmarks/engine.py [--quick] [--json FILE] [--data-dir DIR] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pynn_ttfs.engine import feedforward  # noqa: E402
+
+T_EARLY, T_LATE, BIAS_TIME = 0.15, 2.0, 0.9
+#: shape -> (input kind, per-layer init (mean, std), bias spikes per layer)
+SHAPES = {
+    "5-120-3": ("yinyang", [(1.5, 0.8), (0.5, 0.8)], [[], [BIAS_TIME]]),
+    "256-246-10": ("mnist16", [(0.1, 0.4), (0.6, 0.8)], [[], []]),
+    "784-350-10": ("mnist", [(0.05, 0.8), (0.15, 0.8)], [[], []]),
+}
+MIN_SECONDS = 0.6
+
+
+def _mnist_images(data_dir, count, small):
+    """Brightness in [0, 1], (count, 784 or 256); None when no IDX files are found."""
+    try:
+        from pynn_ttfs.training.datasets import load_mnist
+        dataset = load_mnist(data_dir, small=small, sizes={"train": count, "val": 1, "test": 1})
+    except (FileNotFoundError, ImportError, OSError):
+        here = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+        if data_dir is None and here.is_dir():
+            return _mnist_images(here, count, small)
+        return None
+    return 1.0 - dataset.train.values[:count]
+
+
+def _synthetic_images(count, n, seed=0):
+    rng = np.random.RandomState(seed)
+    brightness = np.zeros((count, n))
+    lit = rng.rand(count, n) < 0.2
+    level = np.where(rng.rand(count, n) < 0.5, 1.0, rng.rand(count, n))
+    brightness[lit] = level[lit]
+    return brightness
+
+
+def make_inputs(kind, batch, data_dir, seed=0):
+    """(times (batch, n_in) float64, source name)."""
+    if kind == "yinyang":
+        rng = np.random.RandomState(seed)
+        xy = rng.rand(batch, 2)
+        values = np.concatenate([xy, 1.0 - xy], axis=1)
+        times = T_EARLY + values * (T_LATE - T_EARLY)
+        times = np.concatenate([times, np.full((batch, 1), BIAS_TIME)], axis=1)
+        return torch.tensor(times), "yinyang"
+    small = kind == "mnist16"
+    n = 256 if small else 784
+    brightness = _mnist_images(data_dir, batch, small)
+    source = "mnist"
+    if brightness is None or len(brightness) < batch:
+        brightness, source = _synthetic_images(batch, n, seed), "synthetic"
+    times = T_EARLY + (1.0 - brightness) * (T_LATE - T_EARLY)
+    if small:
+        times = np.where(brightness <= 0.0, np.inf, times)
+    return torch.tensor(times), source
+
+
+def make_layers(shape, init, biases, dtype, device, seed=0):
+    sizes = [int(s) for s in shape.split("-")]
+    generator = torch.Generator().manual_seed(seed)
+    layers = []
+    for (n_in, n_out), (mean, std), bias in zip(zip(sizes[:-1], sizes[1:]), init, biases):
+        rows = n_in + len(bias) if layers else n_in  # the input layer's bias is in n_in
+        w = torch.randn(rows, n_out, generator=generator, dtype=torch.float64) * std + mean
+        layers.append({"weights": w.to(dtype=dtype, device=device)})
+    return layers
+
+
+class _PeakRSS:
+    """Peak resident set size (bytes) while active, sampled by a thread."""
+
+    def __init__(self):
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.peak = self.base = self.now()
+        self._stop = threading.Event()
+
+    def now(self):
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            time.sleep(0.0005)
+
+    def __enter__(self):
+        self.base = self.peak = self.now()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.now())
+
+
+def run_once(x, layers, biases, mode):
+    if mode == "forward":
+        with torch.no_grad():
+            return feedforward(x, layers, bias_times=biases)
+    weights = [layer["weights"].requires_grad_() for layer in layers]
+    outputs = feedforward(x, layers, bias_times=biases)
+    last = outputs[-1]
+    loss = torch.where(torch.isfinite(last), last, torch.zeros_like(last)).sum()
+    loss.backward()
+    for w in weights:
+        w.grad = None
+        w.requires_grad_(False)
+    return outputs
+
+
+def measure(shape, batch, dtype, device, mode, data_dir, quick):
+    kind, init, biases = SHAPES[shape]
+    x, source = make_inputs(kind, batch, data_dir)
+    x = x.to(dtype=dtype, device=device)
+    layers = make_layers(shape, init, biases, dtype, device)
+    bias_times = biases if any(biases) else None
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    outputs = run_once(x, layers, bias_times, mode)  # warm-up
+    spiking = [float(torch.isfinite(o).float().mean()) for o in outputs]
+    sync()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        run_once(x, layers, bias_times, mode)
+        sync()
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        with _PeakRSS() as rss:
+            run_once(x, layers, bias_times, mode)
+        peak = rss.peak - rss.base
+    reps, start = 0, time.perf_counter()
+    while True:
+        run_once(x, layers, bias_times, mode)
+        sync()
+        reps += 1
+        elapsed = time.perf_counter() - start
+        if quick or elapsed >= MIN_SECONDS:
+            break
+    record = {
+        "shape": shape, "batch": batch, "dtype": str(dtype).replace("torch.", ""),
+        "device": device, "mode": mode, "samples_per_s": batch * reps / elapsed,
+        "peak_memory_mb": max(0, peak) / 2 ** 20,
+    }
+    return record, source, spiking
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="FILE", help="write the records as a JSON list")
+    parser.add_argument("--quick", action="store_true", help="smoke run: batch 100, float32, one repetition")
+    parser.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--devices", nargs="*", default=None, choices=["cpu", "cuda"])
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    batches = [100] if args.quick else [100, 1000]
+    dtypes = [torch.float32] if args.quick else [torch.float32, torch.float64]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+          + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
+    header = f"{'shape':>11} {'batch':>5} {'dtype':>7} {'device':>6} {'mode':>16} {'samples/s':>11} {'peak MB':>8}  spiking (hidden, out)  inputs"
+    print(header)
+    print("-" * len(header))
+    records = []
+    for device in devices:
+        for shape in args.shapes:
+            for dtype in dtypes:
+                for batch in batches:
+                    for mode in ("forward", "forward_backward"):
+                        record, source, spiking = measure(shape, batch, dtype, device, mode,
+                                                          args.data_dir, args.quick)
+                        records.append(record)
+                        print(f"{shape:>11} {batch:>5} {record['dtype']:>7} {device:>6} {mode:>16} "
+                              f"{record['samples_per_s']:>11,.0f} {record['peak_memory_mb']:>8.1f}  "
+                              f"{spiking[0]:.2f}, {spiking[-1]:.2f}            {source}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=1))
+        print(f"wrote {len(records)} records to {args.json}")
+    return records
+
+
+if __name__ == "__main__":
+    main()
