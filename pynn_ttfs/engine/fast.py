@@ -63,6 +63,8 @@ DEVICE_CHUNK_BYTES = 1 << 30
 MAX_GROUPS = 4
 #: forward boundary states kept for the backward pass (entries, least recently used out)
 STATE_CACHE_ENTRIES = 4
+#: ... and only when they are this small (bytes), so large inference batches hold nothing
+STATE_CACHE_MAX_BYTES = 256 << 20
 
 
 def _chunk_elements(like: torch.Tensor) -> int:
@@ -486,12 +488,17 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
                 for rows in _row_chunks(x, w.shape[1]):
                     out[rows, columns] = _solve_dense(x[rows], w_ext, c, ratio) * tau
                 continue
-            states = []
+            # keep the boundary states for a backward pass, if one can follow
+            keep = input_times.requires_grad or weights.requires_grad
+            states, kept_bytes = [], 0
             for rows in _row_chunks(x, w.shape[1]):
                 t, windows, (s0, s1) = _solve_rows(x[rows], w, w_ext, w_pos, c, ratio)
                 out[rows, columns] = t * tau
-                states.append((windows, s0, s1))
-            _STATE_CACHE.put(x_all, w_all, tau, ratio, columns, states)
+                kept_bytes += 2 * s0.numel() * s0.element_size() + windows.u.numel() * 40
+                keep = keep and kept_bytes <= STATE_CACHE_MAX_BYTES
+                states.append((windows, s0, s1) if keep else None)
+            if keep:
+                _STATE_CACHE.put(x_all, w_all, tau, ratio, columns, states)
     return out
 
 
