@@ -92,6 +92,10 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(recipe.seed + 1)
         self.epoch = 0
         self.history: List[EpochMetrics] = []
+        # best validation epoch so far and its weights (recipe.select_best_val)
+        self.best_val_accuracy = -1.0
+        self.best_epoch = 0
+        self.best_weights: Optional[List[torch.Tensor]] = None
 
     @classmethod
     def for_dataset(cls, recipe: Recipe, n_inputs: int, n_classes: int, device: str = "cpu",
@@ -144,7 +148,21 @@ class Trainer:
                                val.accuracy if val else None, val.loss if val else None,
                                train_seconds, lr, bumped, n_cut)
         self.history.append(metrics)
+        if val is not None and val.accuracy > self.best_val_accuracy:
+            self.best_val_accuracy = val.accuracy
+            self.best_epoch = self.epoch
+            self.best_weights = [layer.weights.detach().clone() for layer in self.model.layers]
         return metrics
+
+    def use_best_weights(self) -> int:
+        """Load the weights of the best validation epoch (if any); returns that epoch."""
+        if self.best_weights is None:
+            return self.epoch
+        with torch.no_grad():
+            for layer, w in zip(self.model.layers, self.best_weights):
+                layer.weights.copy_(w)
+        self.forward.write_weights()
+        return self.best_epoch
 
     @torch.no_grad()
     def evaluate(self, split: Split, batch_size: int = 1000) -> Evaluation:
@@ -175,6 +193,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "numpy_rng": np.random.get_state(),
             "history": [m.__dict__ for m in self.history],
+            "best": {"accuracy": self.best_val_accuracy, "epoch": self.best_epoch,
+                     "weights": self.best_weights},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -185,4 +205,8 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
         self.history = [EpochMetrics(**m) for m in state["history"]]
+        best = state.get("best")
+        if best is not None:
+            self.best_val_accuracy, self.best_epoch = best["accuracy"], best["epoch"]
+            self.best_weights = best["weights"]
         self.forward.write_weights()

@@ -1,0 +1,105 @@
+"""Test accuracy, mean ± std over seeds, of the training recipes (software substrate).
+
+    python benchmarks/accuracy.py --dataset yinyang --seeds 0 1 2 3 4 --json acc.json
+    python benchmarks/accuracy.py --dataset mnist16 --data-dir ../shared/data/mnist --epochs 20
+
+Each seed trains from scratch (direct engine path, one torch thread per run; ``--jobs``
+runs seeds in parallel processes) and is tested on the test split. Prints a table and
+writes JSON: one record per (dataset, recipe) with the per-seed results, mean, std,
+seconds per epoch, mean first-output-spike time and spikes per classification.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import time
+from typing import Dict, List
+
+
+def run_seed(task: Dict) -> Dict:
+    import torch
+    torch.set_num_threads(1)
+    from pynn_ttfs.training.cli import make_recipe
+    from pynn_ttfs.training.datasets import load_dataset
+    from pynn_ttfs.training.trainer import Trainer
+
+    overrides = {"seed": task["seed"]}
+    if task.get("epochs"):
+        overrides["epochs"] = task["epochs"]
+    recipe = make_recipe(task["dataset"], task["recipe"], **overrides)
+    sizes = {"train": task["train_size"]} if task.get("train_size") else None
+    data = load_dataset(task["dataset"], data_dir=task.get("data_dir"), sizes=sizes)
+    trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
+    start = time.perf_counter()
+    for _ in range(recipe.epochs):
+        trainer.train_epoch(data.train, val_split=data.val)
+    total = time.perf_counter() - start
+    last = trainer.evaluate(data.test).summary()
+    tested_epoch = trainer.epoch
+    summary = last
+    if recipe.select_best_val:
+        tested_epoch = trainer.use_best_weights()
+        summary = trainer.evaluate(data.test).summary()
+    return {
+        "seed": task["seed"], "test_accuracy": summary["accuracy"],
+        "test_accuracy_last_epoch": last["accuracy"], "tested_epoch": tested_epoch,
+        "epochs": recipe.epochs,
+        "seconds_per_epoch": statistics.mean(m.seconds for m in trainer.history),
+        "seconds_total_training": total,
+        "mean_first_output_time": summary["mean_first_output_time"],
+        "spikes_per_classification": summary["spikes_per_classification"],
+    }
+
+
+def main(argv=None) -> List[Dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", nargs="+", default=["yinyang"],
+                        choices=["yinyang", "mnist16", "mnist"])
+    parser.add_argument("--recipe", nargs="+", default=["improved"], choices=["improved", "published"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--epochs", type=int, help="shorter runs (default: the recipe's)")
+    parser.add_argument("--train-size", type=int, help="use only the first N training samples")
+    parser.add_argument("--data-dir", help="MNIST IDX directory")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel")
+    parser.add_argument("--json", help="write the records to this file")
+    args = parser.parse_args(argv)
+
+    records = []
+    for dataset in args.dataset:
+        for recipe in args.recipe:
+            tasks = [dict(dataset=dataset, recipe=recipe, seed=s, epochs=args.epochs,
+                          train_size=args.train_size, data_dir=args.data_dir) for s in args.seeds]
+            if args.jobs > 1:
+                with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+                    runs = pool.map(run_seed, tasks)
+            else:
+                runs = [run_seed(t) for t in tasks]
+            accs = [100 * r["test_accuracy"] for r in runs]
+            record = {
+                "dataset": dataset, "recipe": recipe, "substrate": "software",
+                "epochs": runs[0]["epochs"], "seeds": args.seeds, "runs": runs,
+                "test_accuracy_mean": statistics.mean(accs),
+                "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "seconds_per_epoch_mean": statistics.mean(r["seconds_per_epoch"] for r in runs),
+                "mean_first_output_time": statistics.mean(r["mean_first_output_time"] for r in runs),
+                "spikes_per_classification": statistics.mean(r["spikes_per_classification"] for r in runs),
+            }
+            records.append(record)
+            if args.json:  # written after every row, so a long benchmark keeps its results
+                with open(args.json, "w") as handle:
+                    json.dump(records, handle, indent=2)
+
+    print(f"{'dataset':9s} {'recipe':9s} {'epochs':>6s} {'seeds':>5s} {'test accuracy (%)':>18s} "
+          f"{'s/epoch':>8s} {'t_first (tau_s)':>15s} {'spikes/class.':>13s}")
+    for r in records:
+        print(f"{r['dataset']:9s} {r['recipe']:9s} {r['epochs']:6d} {len(r['seeds']):5d} "
+              f"{r['test_accuracy_mean']:8.2f} ± {r['test_accuracy_std']:5.2f}   "
+              f"{r['seconds_per_epoch_mean']:8.3f} {r['mean_first_output_time']:15.3f} "
+              f"{r['spikes_per_classification']:13.1f}")
+    return records
+
+
+if __name__ == "__main__":
+    main()
