@@ -273,9 +273,9 @@ def _bound_slack(dtype: torch.dtype) -> float:
 def _boundary_states(windows: _Windows, weights: torch.Tensor, ratio: float):
     f0, f1 = _state_features(windows, ratio)
     B, G, n = f0.shape
-    both = torch.cat([f0.reshape(B * G, n), f1.reshape(B * G, n)], dim=0) @ weights
-    s0, s1 = both.reshape(2, B, G, -1).unbind(0)
-    return (f0, f1), s0.contiguous(), s1.contiguous()
+    s0 = (f0.reshape(B * G, n) @ weights).reshape(B, G, -1)
+    s1 = (f1.reshape(B * G, n) @ weights).reshape(B, G, -1)
+    return (f0, f1), s0, s1
 
 
 def _inside_terms(windows: _Windows, weights_ext: torch.Tensor, rows, pair_j, width: int):
@@ -360,7 +360,7 @@ def _solve_rows(x, weights, weights_ext, positive_weights, c, ratio):
     windows = _Windows(x, m)
     windows.check_span()
     G = windows.n_boundaries
-    _, s0, s1 = _boundary_states(windows, weights, ratio)  # (B, G, m)
+    features, s0, s1 = _boundary_states(windows, weights, ratio)  # (B, G, m)
     bound_features = _inside_bound_features(windows, ratio)
     inside = (bound_features.reshape(B * G, n) @ positive_weights).reshape(B, G, m)
     bound = _free_maximum(s0, s1, windows.width.unsqueeze(2), ratio) + inside
@@ -399,7 +399,7 @@ def _solve_rows(x, weights, weights_ext, positive_weights, c, ratio):
     if solved:  # one closed-form solve for all rounds
         done, start, sums, threshold = (torch.cat(z, dim=-1) for z in zip(*solved))
         out[done] = start + _closed_form(sums[0], sums[1], sums[2], sums[3], threshold, ratio)
-    return out.reshape(B, m), windows, (s0, s1)
+    return out.reshape(B, m), windows, (features, s0, s1)
 
 
 def _groups(params: LayerParameters) -> Optional[List[Tuple[torch.Tensor, float, float]]]:
@@ -492,11 +492,12 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
             keep = input_times.requires_grad or weights.requires_grad
             states, kept_bytes = [], 0
             for rows in _row_chunks(x, w.shape[1]):
-                t, windows, (s0, s1) = _solve_rows(x[rows], w, w_ext, w_pos, c, ratio)
+                t, windows, (features, s0, s1) = _solve_rows(x[rows], w, w_ext, w_pos, c, ratio)
                 out[rows, columns] = t * tau
-                kept_bytes += 2 * s0.numel() * s0.element_size() + windows.u.numel() * 40
+                kept_bytes += (2 * (s0.numel() + features[0].numel()) * s0.element_size()
+                               + windows.u.numel() * 40)
                 keep = keep and kept_bytes <= STATE_CACHE_MAX_BYTES
-                states.append((windows, s0, s1) if keep else None)
+                states.append((windows, features, s0, s1) if keep else None)
             if keep:
                 _STATE_CACHE.put(x_all, w_all, tau, ratio, columns, states)
     return out
@@ -610,8 +611,7 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
         windows = _Windows(x, m)
         (f0, f1), s0, s1 = _boundary_states(windows, weights, ratio)
     else:
-        windows, s0, s1 = cached
-        f0, f1 = _state_features(windows, ratio)
+        windows, (f0, f1), s0, s1 = cached
     G = windows.n_boundaries
     p = windows.p.unsqueeze(2)  # (B, G, 1)
     active = (T < math.inf) & (grad_T != 0)
@@ -673,10 +673,10 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
         feat_first, feat_second = f0, f1
     grad_x = grad_w = None
     if need_weight:
-        features = torch.cat([feat_first.reshape(B * G, n), feat_second.reshape(B * G, n)], dim=0)
-        coefficients = torch.cat([h_first.reshape(B * G, m), h_second.reshape(B * G, m)], dim=0)
         grad_w = torch.zeros((n + 1) * m, dtype=dtype, device=device)
-        grad_w[: n * m] = (features.t() @ coefficients).reshape(-1)
+        product = feat_first.reshape(B * G, n).t() @ h_first.reshape(B * G, m)
+        product.addmm_(feat_second.reshape(B * G, n).t(), h_second.reshape(B * G, m))
+        grad_w[: n * m] = product.reshape(-1)
         for part, rows, index_m, w, kernel, kernel_slope in local:
             grad_w.index_add_(0, index_m.reshape(-1), (kernel * q.reshape(-1)[part].unsqueeze(1)).reshape(-1))
         grad_w = -grad_w[: n * m].reshape(n, m)
