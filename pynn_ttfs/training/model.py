@@ -61,11 +61,11 @@ class TTFSModel:
         return torch.cat([previous_times, bias], dim=1)
 
     @torch.no_grad()
-    def forward(self, input_times: torch.Tensor, solver: str = "fast") -> List[torch.Tensor]:
+    def forward(self, input_times: torch.Tensor, solver: str = "engine") -> List[torch.Tensor]:
         """Every layer's first-spike times (tau_s, inf = silent) for a batch of inputs.
 
-        ``solver``: "fast" (one closed-form solve per (sample, neuron), the training fast
-        path) or "engine" (the engine's reference solver); both give the same times.
+        ``solver``: "engine" (the engine's solver) or "fast" (``fast_solver``: locate the
+        crossing interval, one closed-form solve per (sample, neuron)); same times.
         """
         outputs = []
         current = input_times
