@@ -47,6 +47,7 @@ def run_seed(task: Dict) -> Dict:
         "test_accuracy_last_epoch": last["accuracy"], "tested_epoch": tested_epoch,
         "epochs": recipe.epochs,
         "seconds_per_epoch": statistics.mean(m.seconds for m in trainer.history),
+        "cpu_seconds_per_epoch": statistics.mean(m.cpu_seconds for m in trainer.history),
         "seconds_total_training": total,
         "mean_first_output_time": summary["mean_first_output_time"],
         "spikes_per_classification": summary["spikes_per_classification"],
@@ -83,6 +84,7 @@ def main(argv=None) -> List[Dict]:
                 "test_accuracy_mean": statistics.mean(accs),
                 "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                 "seconds_per_epoch_mean": statistics.mean(r["seconds_per_epoch"] for r in runs),
+                "cpu_seconds_per_epoch_mean": statistics.mean(r["cpu_seconds_per_epoch"] for r in runs),
                 "mean_first_output_time": statistics.mean(r["mean_first_output_time"] for r in runs),
                 "spikes_per_classification": statistics.mean(r["spikes_per_classification"] for r in runs),
             }

@@ -50,6 +50,7 @@ class EpochMetrics:
     lr: float
     bumped_batches: int
     cut_gradients: int
+    cpu_seconds: float = 0.0  # process CPU time of the epoch (all threads): robust to a busy machine
 
 
 @dataclass
@@ -113,6 +114,7 @@ class Trainer:
     def train_epoch(self, split: Split, progress: Optional[Callable[[dict], None]] = None,
                     val_split: Optional[Split] = None) -> EpochMetrics:
         start = time.perf_counter()
+        cpu_start = time.process_time()
         n = len(split)
         order = torch.randperm(n, generator=self.generator).numpy()
         times_all = self._tensor(split.times)
@@ -142,11 +144,12 @@ class Trainer:
         lr = self.step.optimizer.param_groups[0]["lr"]
         self.step.end_epoch()
         train_seconds = time.perf_counter() - start
+        cpu_seconds = time.process_time() - cpu_start
         val = self.evaluate(val_split) if val_split is not None else None
         self.epoch += 1
         metrics = EpochMetrics(self.epoch, total_loss / max(n, 1), total_correct / max(n, 1),
                                val.accuracy if val else None, val.loss if val else None,
-                               train_seconds, lr, bumped, n_cut)
+                               train_seconds, lr, bumped, n_cut, cpu_seconds)
         self.history.append(metrics)
         if val is not None and val.accuracy > self.best_val_accuracy:
             self.best_val_accuracy = val.accuracy
