@@ -30,6 +30,7 @@ from .trainer import DTYPES, Trainer
 
 BACKENDS = ("software", "bss2", "nest")
 RECIPES = ("improved", "published")
+BSS2_MAX_WEIGHT = 63 / 30  # model units (weight / threshold current of the target neuron)
 TAU_SYN_MS = 5.0  # tau_s of the PyNN networks the CLI builds
 NEST_ACTIVE_WINDOW_TAUS = 8.0  # first spikes of interest lie within this many tau_s
 
@@ -178,7 +179,10 @@ def train(args) -> Dict:
             config["recipe"]["epochs"] = args.epochs
     else:
         recipe = make_recipe(args.dataset, args.recipe, epochs=args.epochs,
-                             batch_size=args.batch_size, seed=args.seed, dtype=args.dtype)
+                             batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
+                             # keep the float weights inside what the chip can hold (6 bit at
+                             # resolution 1/30: |w| <= 63/30 model units)
+                             weight_clip=BSS2_MAX_WEIGHT if args.backend == "bss2" else None)
         config = {
             "dataset": args.dataset, "backend": args.backend, "device": args.device,
             "data_dir": str(args.data_dir) if args.data_dir else None, "pynn": args.pynn,
