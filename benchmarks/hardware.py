@@ -166,6 +166,9 @@ def main(argv=None):
                         help="copies of each Yin-Yang input (the published chip runs duplicated inputs)")
     parser.add_argument("--trial-tau", type=float, default=30.0, help="trial duration in tau_s")
     parser.add_argument("--chip-power-w", type=float, default=0.5, help="chip power (W) for the energy estimate")
+    parser.add_argument("--control", action="store_true",
+                        help="also train the software network for --hil-epochs more epochs in software "
+                             "and deploy it (the fair comparison for in-the-loop fine-tuning)")
     parser.add_argument("--sweeps", action="store_true", help="robustness sweeps on chip seed 0")
     parser.add_argument("--sweep-hil-epochs", type=int, default=3)
     parser.add_argument("--sweep-train-subset", type=int, default=1500)
@@ -223,6 +226,25 @@ def main(argv=None):
         results.update(chip_rows(per_chip, args))
         write_table(results, software_eval, args, out_dir)
 
+    if args.control:
+        # fair control: the software network gets the same extra epochs (same lr, data) in
+        # software that the chips got in the loop, then is deployed to every chip
+        control = Trainer(copy.deepcopy(software.model), hil_recipe)
+        train = data.train.subset(args.train_subset) if args.train_subset else data.train
+        for epoch in range(args.hil_epochs):
+            control.train_epoch(train)
+        control_software = control.evaluate(data.test).accuracy
+        deployed_rows = []
+        for seed in args.seeds:
+            deployed, _, _ = in_the_loop(control.model, hil_recipe, data, seed, 0, args.train_subset,
+                                         trial_duration, args.calibration_dir, chip_config)
+            deployed_rows.append(deployed["accuracy"])
+            log(f"control (software +{args.hil_epochs} epochs) deployed on chip {seed}: {deployed['accuracy']:.4f}")
+        results["control"] = {"software_accuracy": control_software,
+                              "deployed_accuracy": summarise(deployed_rows), "extra_epochs": args.hil_epochs}
+        log(f"control: software {control_software:.4f}, deployed {np.mean(deployed_rows):.4f} "
+            f"+- {np.std(deployed_rows):.4f}")
+
     if args.sweeps:
         records = []
         for name, value, config in sweep_configs(chip_config):
@@ -235,7 +257,7 @@ def main(argv=None):
         results["sweeps"] = records
         plot_sweeps(records, out_dir / "robustness.png")
 
-    name = "hardware.json" if per_chip else "sweeps.json"
+    name = "hardware.json" if per_chip else "extra.json"
     (out_dir / name).write_text(json.dumps(results, indent=1, default=float))
     return results
 
