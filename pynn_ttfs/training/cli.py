@@ -193,6 +193,10 @@ def train(args) -> Dict:
         _write_json(config_path, config)
     if args.threads:
         torch.set_num_threads(args.threads)
+    elif config["dataset"] == "yinyang" and config.get("device", "cpu") == "cpu":
+        # Yin-Yang's tensors are tiny: a second thread costs more in synchronisation
+        # than it gains (and is much worse when the machine is busy)
+        torch.set_num_threads(1)
     dataset = _load(config)
     trainer = make_trainer(config, dataset)
     if args.resume:
@@ -281,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--pynn", action="store_true",
                          help="software backend: go through the pynn_ttfs PyNN round trip")
     p_train.add_argument("--chip-seed", type=int, help="bss2: emulated chip instance")
-    p_train.add_argument("--threads", type=int, help="torch CPU threads")
+    p_train.add_argument("--threads", type=int,
+                         help="torch CPU threads (default: 1 for yinyang, torch's default otherwise)")
     p_train.add_argument("--train-size", type=int, help="use only the first N training samples")
     p_train.add_argument("--val-size", type=int)
     p_train.add_argument("--test-size", type=int)
