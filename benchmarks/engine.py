@@ -10,12 +10,18 @@ MNIST-like images with the same statistics (about 80 % black pixels, half of the
 saturated). Weights: the published initialisation (normal, per-layer mean and std) so a
 realistic fraction of neurons spike. tau_m = tau_s = 1, threshold 1.
 
-Timing: wall clock, after one warm-up run, repeated until MIN_SECONDS have passed.
+Timing: wall clock, after one warm-up run, repeated until MIN_SECONDS have passed
+(samples/s, the JSON value). The table also shows samples per second of process CPU time
+(all threads together): on a shared, busy machine with --threads 1 it estimates the speed
+of one idle core.
 "forward" runs under torch.no_grad(); "forward_backward" runs the forward with weights
 requiring grad and calls backward() on the sum of the finite output times.
-Peak memory: on CUDA torch.cuda.max_memory_allocated() minus the memory allocated before
-the run; on CPU the peak resident set size (sampled from /proc/self/statm every 0.5 ms by
-a thread) minus the resident size before the run.
+Peak memory (of the first, warm-up run): on CUDA torch.cuda.max_memory_allocated() minus
+the memory allocated before the run; on CPU the growth of the resident set size during the
+run (sampled from /proc/self/statm every 0.5 ms by a thread), so memory the process
+already holds from earlier runs does not count (0 = no growth).
+On a machine whose cores are busy with other work, torch's default multi-threading can
+collapse (threads wait for each other); compare with --threads 1 there.
 
     python benchmarks/engine.py [--quick] [--json FILE] [--data-dir DIR] [--threads N]
 """
@@ -152,20 +158,20 @@ def measure(shape, batch, dtype, device, mode, data_dir, quick):
     layers = make_layers(shape, init, biases, dtype, device)
     bias_times = biases if any(biases) else None
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    outputs = run_once(x, layers, bias_times, mode)  # warm-up
-    spiking = [float(torch.isfinite(o).float().mean()) for o in outputs]
-    sync()
+    # the first run (warm-up) also gives the peak memory
     if device == "cuda":
+        sync()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        run_once(x, layers, bias_times, mode)
+        outputs = run_once(x, layers, bias_times, mode)
         sync()
         peak = torch.cuda.max_memory_allocated() - base
     else:
         with _PeakRSS() as rss:
-            run_once(x, layers, bias_times, mode)
+            outputs = run_once(x, layers, bias_times, mode)
         peak = rss.peak - rss.base
-    reps, start = 0, time.perf_counter()
+    spiking = [float(torch.isfinite(o).float().mean()) for o in outputs]
+    reps, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         run_once(x, layers, bias_times, mode)
         sync()
@@ -173,12 +179,13 @@ def measure(shape, batch, dtype, device, mode, data_dir, quick):
         elapsed = time.perf_counter() - start
         if quick or elapsed >= MIN_SECONDS:
             break
+    cpu = time.process_time() - cpu_start
     record = {
         "shape": shape, "batch": batch, "dtype": str(dtype).replace("torch.", ""),
         "device": device, "mode": mode, "samples_per_s": batch * reps / elapsed,
         "peak_memory_mb": max(0, peak) / 2 ** 20,
     }
-    return record, source, spiking
+    return record, source, spiking, batch * reps / max(cpu, 1e-9)
 
 
 def main(argv=None):
@@ -197,7 +204,7 @@ def main(argv=None):
     dtypes = [torch.float32] if args.quick else [torch.float32, torch.float64]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
-    header = f"{'shape':>11} {'batch':>5} {'dtype':>7} {'device':>6} {'mode':>16} {'samples/s':>11} {'peak MB':>8}  spiking (hidden, out)  inputs"
+    header = f"{'shape':>11} {'batch':>5} {'dtype':>7} {'device':>6} {'mode':>16} {'samples/s':>11} {'per CPU-s':>11} {'peak MB':>8}  spiking (hidden, out)  inputs"
     print(header)
     print("-" * len(header))
     records = []
@@ -206,11 +213,11 @@ def main(argv=None):
             for dtype in dtypes:
                 for batch in batches:
                     for mode in ("forward", "forward_backward"):
-                        record, source, spiking = measure(shape, batch, dtype, device, mode,
+                        record, source, spiking, per_cpu = measure(shape, batch, dtype, device, mode,
                                                           args.data_dir, args.quick)
                         records.append(record)
                         print(f"{shape:>11} {batch:>5} {record['dtype']:>7} {device:>6} {mode:>16} "
-                              f"{record['samples_per_s']:>11,.0f} {record['peak_memory_mb']:>8.1f}  "
+                              f"{record['samples_per_s']:>11,.0f} {per_cpu:>11,.0f} {record['peak_memory_mb']:>8.1f}  "
                               f"{spiking[0]:.2f}, {spiking[-1]:.2f}            {source}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=1))
