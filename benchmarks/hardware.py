@@ -95,7 +95,7 @@ def train_software(recipe, data, epochs, log_every=25):
 
 
 def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset, trial_duration,
-                calibration_dir, chip_config, label=""):
+                calibration_dir, chip_config, label="", select_on_val=False):
     """Deploy ``model`` (a copy) on the chip, evaluate, train in the loop, evaluate."""
     model = copy.deepcopy(model)
     forward, _ = chip_forward(model, chip_seed, trial_duration, calibration_dir, chip_config)
@@ -103,10 +103,21 @@ def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset,
     deployed = evaluate(trainer, data.test, forward)
     train = data.train.subset(train_subset) if train_subset else data.train
     start = time.perf_counter()
+    best = (trainer.evaluate(data.val).accuracy, copy.deepcopy(model.state_dict())) \
+        if select_on_val else None
     for epoch in range(epochs):
         metrics = trainer.train_epoch(train)
-        log(f"{label} chip {chip_seed} in-the-loop epoch {epoch + 1}/{epochs}: train acc "
-            f"{metrics.train_accuracy:.3f} ({metrics.seconds:.1f} s)")
+        message = (f"{label} chip {chip_seed} in-the-loop epoch {epoch + 1}/{epochs}: train acc "
+                   f"{metrics.train_accuracy:.3f} ({metrics.seconds:.1f} s)")
+        if select_on_val:  # keep the weights with the best validation accuracy (on the chip)
+            val = trainer.evaluate(data.val).accuracy
+            message += f", val acc {val:.3f}"
+            if val > best[0]:
+                best = (val, copy.deepcopy(model.state_dict()))
+        log(message)
+    if select_on_val and epochs:
+        model.load_state_dict(best[1])
+        forward.write_weights()
     train_seconds = time.perf_counter() - start
     trained = evaluate(trainer, data.test, forward) if epochs else deployed
     return deployed, trained, train_seconds
@@ -166,6 +177,8 @@ def main(argv=None):
                         help="copies of each Yin-Yang input (the published chip runs duplicated inputs)")
     parser.add_argument("--trial-tau", type=float, default=30.0, help="trial duration in tau_s")
     parser.add_argument("--chip-power-w", type=float, default=0.5, help="chip power (W) for the energy estimate")
+    parser.add_argument("--select-on-val", action="store_true",
+                        help="in-the-loop (and control): keep the epoch with the best validation accuracy")
     parser.add_argument("--control", action="store_true",
                         help="also train the software network for --hil-epochs more epochs in software "
                              "and deploy it (the fair comparison for in-the-loop fine-tuning)")
@@ -214,7 +227,7 @@ def main(argv=None):
     for seed in ([] if args.no_chips else args.seeds):
         deployed, trained, seconds = in_the_loop(
             software.model, hil_recipe, data, seed, args.hil_epochs, args.train_subset, trial_duration,
-            args.calibration_dir, chip_config)
+            args.calibration_dir, chip_config, select_on_val=args.select_on_val)
         log(f"chip {seed}: deployed {deployed['accuracy']:.4f} -> in-the-loop {trained['accuracy']:.4f}")
         per_chip.append({"chip_seed": seed, "deployed": deployed, "in_the_loop": trained,
                          "in_the_loop_train_seconds": seconds})
@@ -231,8 +244,14 @@ def main(argv=None):
         # software that the chips got in the loop, then is deployed to every chip
         control = Trainer(copy.deepcopy(software.model), hil_recipe)
         train = data.train.subset(args.train_subset) if args.train_subset else data.train
+        best = (control.evaluate(data.val).accuracy, copy.deepcopy(control.model.state_dict()))
         for epoch in range(args.hil_epochs):
             control.train_epoch(train)
+            val = control.evaluate(data.val).accuracy
+            if args.select_on_val and val > best[0]:
+                best = (val, copy.deepcopy(control.model.state_dict()))
+        if args.select_on_val:
+            control.model.load_state_dict(best[1])
         control_software = control.evaluate(data.test).accuracy
         deployed_rows = []
         for seed in args.seeds:
