@@ -30,14 +30,36 @@ def _is_source(celltype) -> bool:
 def _validate(celltype, params: dict) -> None:
     """Raise InvalidParameterValueError unless ``params`` (name -> array) are valid.
 
-    SpikeSourceArray: new spike times before the current time are ignored (already past);
-    the spikes delivered so far stay as they were (PyNN semantics).
+    SpikeSourceArray: the spikes delivered so far stay as they were (PyNN semantics); new
+    spike times must not lie before the current time (see ``_check_not_in_past``).
     """
     if _is_ttfs(celltype):
         IF_curr_exp_ttfs.validate_arrays(params)
     elif _is_source(celltype):
         for i, seq in enumerate(params["spike_times"]):
             check_spike_times(seq, where=f" of neuron {i}")
+
+
+def _evaluate_or_raise(parameter_space) -> None:
+    """Evaluate a ParameterSpace; values of the wrong type become InvalidParameterValueError
+    naming the parameters (lazyarray raises a bare ValueError/TypeError)."""
+    try:
+        parameter_space.evaluate(simplify=False)
+    except (ValueError, TypeError) as error:
+        raise errors.InvalidParameterValueError(
+            f"invalid value for parameter(s) {sorted(parameter_space.keys())}: {error}") from error
+
+
+def _check_not_in_past(spike_time_sequences, now: float) -> None:
+    """New SpikeSourceArray spike times before the current time could never be delivered:
+    a clear error rather than a silent drop."""
+    for i, seq in enumerate(spike_time_sequences):
+        values = np.asarray(seq.value if isinstance(seq, Sequence) else seq, dtype=float).ravel()
+        past = values[values < now - 1e-9]
+        if past.size:
+            raise errors.InvalidParameterValueError(
+                f"SpikeSourceArray spike_times of neuron {i} contain {past[0]} ms, before the "
+                f"current time {now} ms: spikes cannot be delivered in the past")
 
 
 def _get_parameters(pop, names):
@@ -89,7 +111,7 @@ class PopulationView(common.PopulationView):
         return ParameterSpace(values, shape=(self.size,))
 
     def _set_parameters(self, parameter_space):
-        parameter_space.evaluate(simplify=False)
+        _evaluate_or_raise(parameter_space)
         root, index = self.grandparent, self.index_in_grandparent(np.arange(self.size))
         root._assign_parameters({name: value for name, value in parameter_space.items()}, index)
 
@@ -150,6 +172,8 @@ class Population(common.Population):
         for name, value in parameter_space.items():
             params[name] = self._as_array(name, value)
         _validate(self.celltype, params)
+        if _is_source(self.celltype):
+            _check_not_in_past(params["spike_times"], state.t)
         self._parameters = params
         self._version = 0
         state.register_population(self)
@@ -169,6 +193,7 @@ class Population(common.Population):
     def _assign_parameters(self, values: dict, index=None) -> None:
         """Validate, then store native ``values`` (name -> array for ``index`` or all)."""
         candidate = dict(self._parameters)
+        new_spike_times = None
         sl = slice(None) if index is None else index
         n = self.size if index is None else len(index)
         for name, value in values.items():
@@ -181,11 +206,14 @@ class Population(common.Population):
                 vals = value if isinstance(value, np.ndarray) and value.dtype == object else [value] * n
                 for i, seq in enumerate(vals):
                     arr[i] = seq if isinstance(seq, Sequence) else Sequence(np.asarray(seq, float))
+                new_spike_times = arr
                 new[sl] = arr
             else:
                 new[sl] = np.broadcast_to(np.asarray(value, dtype=float), (n,))
             candidate[name] = new
         _validate(self.celltype, candidate)
+        if new_spike_times is not None:
+            _check_not_in_past(new_spike_times, simulator.state.t)
         old_v_rest = self._parameters.get("v_rest")
         self._parameters = candidate
         self._version += 1
@@ -205,7 +233,7 @@ class Population(common.Population):
                               shape=(self.size,))
 
     def _set_parameters(self, parameter_space):
-        parameter_space.evaluate(simplify=False)
+        _evaluate_or_raise(parameter_space)
         self._assign_parameters({name: value for name, value in parameter_space.items()})
 
     def _set_initial_value_array(self, variable, initial_values):

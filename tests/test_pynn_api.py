@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from pyNN.parameters import Sequence
 import quantities as pq
 from pyNN import errors
 from pyNN.connectors import IndexBasedExpression
@@ -604,9 +605,30 @@ def test_spike_times_set_between_runs_change_only_the_future():
     sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=0.0))
     src.record("spikes")
     sim.run(5.0)
-    src.set(spike_times=[1.0, 12.0])  # 1.0 is in the past: ignored; 8.0 is replaced by 12.0
+    src.set(spike_times=[12.0])  # 2.0 was delivered already and stays; 8.0 is replaced by 12.0
     sim.run(10.0)
     assert list(src.get_data().segments[0].spiketrains[0].magnitude) == [2.0, 12.0]
+
+
+def test_spike_times_in_the_past_are_a_clear_error():
+    sim.setup()
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[2.0, 8.0]))
+    sim.run(5.0)
+    with pytest.raises(errors.InvalidParameterValueError,
+                       match=r"neuron 1 contain 1.0 ms, before the current time 5.0 ms"):
+        src.set(spike_times=[Sequence([6.0]), Sequence([1.0, 7.0])])
+    # nothing changed: the old spike times still hold
+    assert list(src.get("spike_times", simplify=False)[1].value) == [2.0, 8.0]
+    with pytest.raises(errors.InvalidParameterValueError, match="before the current time 5.0 ms"):
+        sim.Population(1, sim.SpikeSourceArray(spike_times=[3.0]))
+
+
+def test_set_with_a_value_of_the_wrong_type_names_the_parameter():
+    sim.setup()
+    pop = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    for bad in ({}, None):
+        with pytest.raises(errors.InvalidParameterValueError, match=r"invalid value for parameter\(s\) \['tau_m'\]"):
+            pop.set(tau_m=bad)
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
