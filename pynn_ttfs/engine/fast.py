@@ -45,7 +45,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from .lambertw import lambertw
+from .lambertw import _branch_point_series, _distance_from_branch_point, _halley
 from .neuron import LayerParameters
 
 _INV_E = math.exp(-1.0)
@@ -334,13 +334,28 @@ def _solve_pairs(windows: _Windows, weights_ext, rows, pair_j, s0, s1, c, ratio,
     return found, torch.stack([a, b, lo_k, hi_k])
 
 
+def _lambertw0_negative(z: torch.Tensor) -> torch.Tensor:
+    """Principal Lambert W on [-1/e, 0] (all that the crossing needs), with the starting
+    points of ``lambertw.lambertw`` but fewer Halley steps: from them 2 (float32) or 3
+    (float64) steps reach round-off (checked against lambertw over the whole interval)."""
+    steps = 2 if z.dtype in (torch.float32, torch.float16, torch.bfloat16) else 3
+    p = torch.sqrt(torch.clamp(2.0 * _distance_from_branch_point(z), min=0.0))
+    near = _branch_point_series(p)  # series around the branch point z = -1/e
+    lz = torch.log1p(torch.clamp(z, min=-0.25))
+    winitzki = lz * (1.0 - torch.log1p(lz) / (2.0 + lz))
+    w = _halley(torch.where(z < -0.25, near, winitzki), z, steps)
+    # at the branch point Halley is ill-conditioned and the series exact enough
+    radius = 0.1 if steps == 2 else 0.01
+    return torch.where(p < radius, near, w)
+
+
 def _closed_form(a, b, lo, hi, c, ratio):
     """The first crossing time from the window start, given the running sums (a, b) of the
     sub-interval [lo, hi] that holds it (all (N,))."""
     if ratio == 1.0:  # a = A > 0, b = B: t = B/A - W0(-(c/A) e^{B/A})
         mean_time = b / a
         z = -(c / a) * torch.exp(mean_time)
-        t = mean_time - lambertw(torch.clamp(z, min=-_INV_E, max=0.0))
+        t = mean_time - _lambertw0_negative(torch.clamp(z, min=-_INV_E, max=0.0))
     else:  # a = S2, b = S1: e^{-t/2} = (S2 + sqrt(S2^2 - 4 S1 c)) / (2 S1)
         discriminant = torch.clamp(a * a - 4.0 * b * c, min=0.0)
         root = (a + torch.sqrt(discriminant)) / (2.0 * b)
