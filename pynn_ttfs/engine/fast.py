@@ -7,8 +7,9 @@ products over the inputs plus a little gathered work per (sample, neuron).
 Times in one group of neurons are measured in that group's tau_syn (x = t / tau_syn).
 
 Windows. Per sample, G boundaries p_0 < ... < p_{G-1} are chosen among the input times
-(first and last finite input included, the rest balanced over the *distinct* times so a
-tied group, e.g. all dark MNIST pixels, costs no more than one input). Window g spans
+(first and last finite input included, the rest balancing the number of inputs inside
+each window; a large tied group, e.g. all dark MNIST pixels, counts little and becomes a
+boundary, where it costs nothing). Window g spans
 [p_g, p_{g+1}) (the last one [p_{G-1}, inf) holds no inputs). Inputs exactly at p_g are
 part of the state at p_g; inputs strictly inside a window are "inside" inputs.
 
@@ -35,7 +36,15 @@ window (a masked loop, usually one or two rounds).
 Gradients at given output times T: with g* the last boundary before T, the inputs up to
 p_{g*} are all causal and their kernel terms are separable in (T, x) relative to p_{g*},
 so dL/dW and dL/dx are matrix products over (sample, boundary); only the inputs inside
-window g* before T are gathered per (sample, neuron).
+window g* before T are gathered per (sample, neuron). The forward pass keeps its boundary
+states for this (``_StateCache``) when a backward pass can follow.
+
+Small layers (n_pre * n_post <= DENSE_MAX_PRODUCT, e.g. Yin-Yang) skip the windows: all
+(sample, input, neuron) running sums at once, one closed-form solve per (sample, neuron).
+
+CPU work is split into chunks of at most CPU_CHUNK_BYTES per temporary (see there).
+Layers with more than MAX_GROUPS distinct (tau_syn, ratio) pairs, and gradients for tau
+ratios other than 1 and 2, are left to the reference solver (the functions return None).
 """
 from __future__ import annotations
 
