@@ -120,9 +120,11 @@ def test_trial_duration_is_required():
 
 
 def test_short_training_on_nest_beats_chance():
+    """Full-batch steps on 100 samples: few sim.run calls, since every pyNN.nest call costs
+    kernel round trips; accuracy on the trained samples rises from chance (1/3)."""
     nest_sim = pytest.importorskip("pyNN.nest")
-    data = load_yinyang(sizes={"train": 200, "val": 50, "test": 150})
-    recipe = published_recipe("yinyang", batch_size=100, bump_skips_step=False, lr=0.03)
+    data = load_yinyang(sizes={"train": 100, "val": 50, "test": 50})
+    recipe = published_recipe("yinyang", batch_size=100, bump_skips_step=False, lr=0.05)
     nest_sim.setup(timestep=0.1, min_delay=0.1)
     # a smaller hidden layer keeps NEST's per-call overheads (not the maths) short
     initial = build_model([4, 40, 3], recipe.weight_mean, recipe.weight_std, recipe.bias_times,
@@ -132,8 +134,8 @@ def test_short_training_on_nest_beats_chance():
     network = PyNNNetwork(nest_sim, inp, projections, trial_duration=TRIAL_MS)
     model = network.to_model()
     trainer = Trainer(model, recipe, forward=PyNNForward(network, model))
-    before = trainer.evaluate(data.test).accuracy
-    for _ in range(3):
+    first = trainer.train_epoch(data.train).train_accuracy  # measured before the first step
+    for _ in range(7):
         trainer.train_epoch(data.train)
-    after = trainer.evaluate(data.test).accuracy
-    assert after > 0.5 and after > before
+    after = trainer.evaluate(data.train).accuracy
+    assert after > 0.6 and after > first + 0.2

@@ -295,13 +295,6 @@ class PyNNNetwork:
         return TTFSModel(layers)
 
     def write_weights(self, model: TTFSModel) -> None:
-        # The sources' spike times of the last batch are no longer needed (the next batch
-        # sets its own). Clearing them first matters on pyNN.nest, whose Projection.set
-        # looks up cell parameters (all spike times included) for every connection.
-        self.input_population.set(spike_times=[])
-        for layer in self.layers:
-            if layer.bias_population is not None:
-                layer.bias_population.set(spike_times=[])
         for layer, model_layer in zip(self.layers, model.layers):
             w = model_layer.weights.detach().cpu().numpy().astype(float) * layer.current_unit_na
             n_pre = layer.pre.size
@@ -345,11 +338,14 @@ class PyNNNetwork:
         if finite.size and (finite.min() < 0 or finite.max() >= duration):
             raise ValueError(f"input spike times must lie in [0, {duration}) ms within a trial")
         self.input_population.set(spike_times=trials.spike_times_for_trials(x, duration, t_offset))
+        done = []  # a bias source shared by several layers is set once (each set() is a
+        # round trip to the simulator: slow on pyNN.nest)
         for layer in self.layers:
-            if layer.bias_population is not None:
+            if layer.bias_population is not None and not any(layer.bias_population is d for d in done):
                 emit = np.full((n_trials, 1), layer.bias_emit_ms)
                 layer.bias_population.set(
                     spike_times=trials.spike_times_for_trials(emit, duration, t_offset))
+                done.append(layer.bias_population)
         sim.run(t_offset + n_trials * duration - float(sim.get_current_time()))
         outputs = []
         for layer in self.layers:
@@ -412,6 +408,7 @@ def build_network(sim, model: TTFSModel, tau_syn_ms: float = 5.0, cm_nf: float =
     input_population = sim.Population(model.layers[0].n_in, sim.SpikeSourceArray(spike_times=[]),
                                       label="input")
     populations, projections, biases = [], [], []
+    bias_by_time = {}  # one bias source per distinct bias time, shared by layers
     pre = input_population
     for index, layer in enumerate(model.layers):
         ratio = float(layer.tau_mem[0] / layer.tau_syn[0])
@@ -437,14 +434,17 @@ def build_network(sim, model: TTFSModel, tau_syn_ms: float = 5.0, cm_nf: float =
         _set_weights(main, w[:n_pre])
         projections.append(main)
         if layer.bias_time is not None:
-            bias = sim.Population(1, sim.SpikeSourceArray(
-                spike_times=[layer.bias_time * tau_syn_ms]), label=f"{label}.bias")
+            bias = bias_by_time.get(layer.bias_time)
+            if bias is None:
+                bias = sim.Population(1, sim.SpikeSourceArray(
+                    spike_times=[layer.bias_time * tau_syn_ms]), label=f"bias{len(bias_by_time)}")
+                bias_by_time[layer.bias_time] = bias
+                biases.append(bias)
             bias_projection = sim.Projection(bias, population, sim.AllToAllConnector(),
                                              sim.StaticSynapse(weight=0.0, delay=delay_ms),
                                              label=f"{label}.bias_weights")
             _set_weights(bias_projection, w[n_pre:])
             projections.append(bias_projection)
-            biases.append(bias)
         populations.append(population)
         pre = population
     return input_population, populations, projections, biases
