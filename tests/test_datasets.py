@@ -92,19 +92,21 @@ def test_mnist_missing_files_error_names_files_and_dirs(tmp_path, monkeypatch):
         ds.load_dataset("mnist")
 
 
-def test_reference_split_sizes(tmp_path):
-    # 50001 training images: the first 50000 train, the rest validate
+def test_reference_split_sizes(tmp_path, monkeypatch):
+    assert ds.MNIST_N_TRAIN == 50000  # the reference split
+    monkeypatch.setattr(ds, "MNIST_N_TRAIN", 10)  # same rule on a tiny file
     directory = tmp_path / "big"
     directory.mkdir()
-    images = np.zeros((50003, 28, 28), dtype=np.uint8)
-    images[50000:, 14, 14] = 255
+    images = np.zeros((13, 28, 28), dtype=np.uint8)
+    images[10:, 14, 14] = 255
     ds.write_idx(directory / "train-images-idx3-ubyte", images)
-    ds.write_idx(directory / "train-labels-idx1-ubyte", np.arange(50003) % 10)
+    ds.write_idx(directory / "train-labels-idx1-ubyte", np.arange(13) % 10)
     ds.write_idx(directory / "t10k-images-idx3-ubyte", images[:4])
     ds.write_idx(directory / "t10k-labels-idx1-ubyte", np.arange(4))
     data = ds.load_dataset("mnist", data_dir=directory)
-    assert len(data.train) == 50000 and len(data.val) == 3 and len(data.test) == 4
+    assert len(data.train) == 10 and len(data.val) == 3 and len(data.test) == 4
     assert np.all(data.val.times[:, 14 * 28 + 14] == 0.15)
+    assert np.all(data.train.times[:, 14 * 28 + 14] == 2.0)
 
 
 def test_mnist16_crop_resize_and_black_pixels_silent(tmp_path):
