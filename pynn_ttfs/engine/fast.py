@@ -71,7 +71,6 @@ DEVICE_CHUNK_BYTES = 1 << 30
 #: more distinct (tau_syn, ratio) groups than this: per-group products stop paying off
 MAX_GROUPS = 4
 #: forward boundary states kept for the backward pass (entries, least recently used out)
-STATE_CACHE_ENTRIES = 4
 #: ... and only when they are this small (bytes), so large inference batches hold nothing
 STATE_CACHE_MAX_BYTES = 256 << 20
 
@@ -448,56 +447,28 @@ def _row_chunks(x: torch.Tensor, m: int):
     return [slice(i, min(batch, i + step)) for i in range(0, batch, step)]
 
 
-class _StateCache:
-    """Boundary states of recent forward solves, so that the backward pass (same inputs and
-    weights, unchanged since) does not recompute them. Holds references to the inputs and
-    weights so that their memory cannot be reused by other tensors while cached."""
-
-    def __init__(self, entries: int):
-        self.entries = entries
-        self.store: "OrderedDict[tuple, tuple]" = OrderedDict()
-
-    @staticmethod
-    def _key(x, w, tau, ratio, columns):
-        return (x.data_ptr(), tuple(x.shape), x.dtype, str(x.device), w.data_ptr(),
-                tuple(w.shape), float(tau), float(ratio), columns.numel(),
-                int(columns[0]) if columns.numel() else -1)
-
-    def put(self, x, w, tau, ratio, columns, value):
-        key = self._key(x, w, tau, ratio, columns)
-        self.store[key] = (x, w, x._version, w._version, columns, value)
-        self.store.move_to_end(key)
-        while len(self.store) > self.entries:
-            self.store.popitem(last=False)
-
-    def get(self, x, w, tau, ratio, columns):
-        key = self._key(x, w, tau, ratio, columns)
-        entry = self.store.get(key)
-        if entry is None:
-            return None
-        cx, cw, vx, vw, ccols, value = entry
-        if cx._version != vx or cw._version != vw or x._version != vx or w._version != vw:
-            return None
-        if not torch.equal(ccols, columns):
-            return None
-        return value
+def _state_key(tau, ratio, columns) -> tuple:
+    """Identifies one (tau_syn, ratio) column group of a layer in a solver state."""
+    return (float(tau), float(ratio), columns.numel(), int(columns[0]) if columns.numel() else -1)
 
 
-_STATE_CACHE = _StateCache(STATE_CACHE_ENTRIES)
+def solve_fast(input_times: torch.Tensor, weights: torch.Tensor, params: LayerParameters,
+               keep_state: bool = False) -> Optional[Tuple[torch.Tensor, Optional[dict]]]:
+    """(first-spike times (B, m), solver state); None when the layer does not suit this
+    solver (the caller then uses the reference solver): more than MAX_GROUPS (tau_syn,
+    ratio) groups, or ratios other than 1 and 2.
 
-
-def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
-               params: LayerParameters) -> Optional[torch.Tensor]:
-    """First-spike times (B, m); None when the layer does not suit this solver (the caller
-    then uses the reference solver): more than MAX_GROUPS (tau_syn, ratio) groups, or
-    ratios other than 1 and 2."""
+    With ``keep_state`` the probe-window states of windowed layers are returned (if they fit
+    STATE_CACHE_MAX_BYTES) for :func:`gradients_fast` on the same inputs and weights, so the
+    backward pass does not recompute them; the autograd Function keeps them on its ctx."""
     groups = _groups(params)
     if groups is None or any(r not in (1.0, 2.0) for _, _, r in groups):
         return None
     batch, n = input_times.shape
     out = torch.full((batch, weights.shape[1]), math.inf, dtype=weights.dtype, device=weights.device)
+    kept: Optional[dict] = {} if keep_state else None
     if batch == 0 or n == 0 or weights.shape[1] == 0:
-        return out
+        return out, kept
     with torch.no_grad():
         x_all = input_times.detach()
         w_all = weights.detach()
@@ -513,7 +484,7 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
                     out[rows, columns] = _solve_dense(x[rows], w_ext, c, ratio) * tau
                 continue
             # keep the boundary states for a backward pass, if one can follow
-            keep = input_times.requires_grad or weights.requires_grad
+            keep = keep_state
             states, kept_bytes = [], 0
             for rows in _row_chunks(x, w.shape[1]):
                 t, windows, (features, s0, s1) = _solve_rows(x[rows], w, w_ext, w_pos, c, ratio)
@@ -523,8 +494,8 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor,
                 keep = keep and kept_bytes <= STATE_CACHE_MAX_BYTES
                 states.append((windows, features, s0, s1) if keep else None)
             if keep:
-                _STATE_CACHE.put(x_all, w_all, tau, ratio, columns, states)
-    return out
+                kept[_state_key(tau, ratio, columns)] = states
+    return out, kept
 
 
 # ----------------------------------------------------------------------------- small layers
@@ -719,8 +690,9 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
 
 
 def gradients_fast(input_times, weights, output_times, params: LayerParameters, grad_output,
-                   need_input_grad=True, need_weight_grad=True):
-    """Same contract as ``first_spike_gradients``; None when the layer does not suit."""
+                   need_input_grad=True, need_weight_grad=True, solver_state=None):
+    """Same contract as ``first_spike_gradients``; None when the layer does not suit.
+    ``solver_state``: what :func:`solve_fast` kept for these inputs and weights."""
     groups = _groups(params)
     if groups is None or any(r not in (1.0, 2.0) for _, _, r in groups):
         return None
@@ -753,7 +725,7 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
                         else:
                             grad_weights[:, columns] += gw * tau
                 continue
-            cached = _STATE_CACHE.get(x_all, w_all, tau, ratio, columns)
+            cached = solver_state.get(_state_key(tau, ratio, columns)) if solver_state else None
             if cached is not None and len(cached) != len(chunks):
                 cached = None
             for i, rows in enumerate(chunks):

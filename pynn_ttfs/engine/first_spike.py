@@ -230,10 +230,15 @@ def solve_first_spike_times(
     :func:`solve_first_spike_times_reference`. Same result to rounding. No autograd; use
     :func:`first_spike_times` for a differentiable version.
     """
-    times = solve_fast(input_times, weights, params)
-    if times is None:
-        times = solve_first_spike_times_reference(input_times, weights, params)
-    return times
+    return _solve_keeping_state(input_times, weights, params, keep_state=False)[0]
+
+
+def _solve_keeping_state(input_times, weights, params, keep_state: bool):
+    """(times, solver state for the backward pass or None)."""
+    solved = solve_fast(input_times, weights, params, keep_state=keep_state)
+    if solved is None:
+        return solve_first_spike_times_reference(input_times, weights, params), None
+    return solved
 
 
 def first_spike_gradients(
@@ -244,15 +249,17 @@ def first_spike_gradients(
     grad_output: torch.Tensor,
     need_input_grad: bool = True,
     need_weight_grad: bool = True,
+    solver_state: Optional[dict] = None,
 ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Vector-Jacobian products of the first-spike times at ``output_times``.
 
     Returns (dL/d input_times (batch, n_pre), dL/d weights (n_pre, n_post)) given
     grad_output = dL/dT (batch, n_post). Silent neurons (T = inf) pass no gradient.
     Fast path (``fast.py``) where it applies, else :func:`first_spike_gradients_reference`.
+    ``solver_state``: what the forward solve kept for the same inputs and weights.
     """
     result = gradients_fast(input_times, weights, output_times, params, grad_output,
-                            need_input_grad, need_weight_grad)
+                            need_input_grad, need_weight_grad, solver_state)
     if result is None:
         result = first_spike_gradients_reference(
             input_times, weights, output_times, params, grad_output,
@@ -266,8 +273,11 @@ class FirstSpikeTimes(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input_times, weights, tau_syn, tau_mem, threshold, ratio, output_times):
         params = LayerParameters(tau_syn, tau_mem, threshold, ratio)
+        ctx.solver_state = None
         if output_times is None:
-            times = solve_first_spike_times(input_times, weights, params)
+            # probe-window states computed here are reused by the backward pass
+            times, ctx.solver_state = _solve_keeping_state(
+                input_times, weights, params, keep_state=any(ctx.needs_input_grad[:2]))
         else:
             times = output_times.detach().to(weights.dtype).clone()
         ctx.save_for_backward(input_times, weights, times, tau_syn, tau_mem, threshold, ratio)
@@ -281,7 +291,9 @@ class FirstSpikeTimes(torch.autograd.Function):
             input_times, weights, times, params, grad_times,
             need_input_grad=ctx.needs_input_grad[0],
             need_weight_grad=ctx.needs_input_grad[1],
+            solver_state=ctx.solver_state,
         )
+        ctx.solver_state = None  # free it: a second backward recomputes
         return grad_input, grad_weights, None, None, None, None, None
 
 
