@@ -79,7 +79,8 @@ def layer_backward(
             lag = torch.where(lag > 0, lag, torch.full_like(lag, -1.0))
             kernel_slope = psp_kernel_derivative(lag, tau_syn, tau_mem)
             kernel = psp_kernel(lag, tau_syn, tau_mem)
-        v_slope = torch.einsum("bim,im->bm", kernel_slope, weights)
+        slope_w = kernel_slope * weights  # w_ij k'(T_j - t_i), (b, n_pre, n_post)
+        v_slope = slope_w.sum(dim=1)
         scale = g[rows] / torch.maximum(v_slope, floor)  # dL/dT / v'(T), (b, n_post)
         scale_w = scale
         if max_weight_grad is not None:
@@ -88,7 +89,7 @@ def layer_backward(
             keep = largest <= max_weight_grad
             n_cut += int((~keep & (scale != 0)).sum())
             scale_w = torch.where(keep, scale, torch.zeros_like(scale))
-        grad_w -= torch.einsum("bim,bm->im", kernel, scale_w)
+        grad_w -= (kernel * scale_w.unsqueeze(1)).sum(dim=0)
         if need_input_grad:
-            grad_in[rows] = torch.einsum("bim,im,bm->bi", kernel_slope, weights, scale)
+            grad_in[rows] = torch.bmm(slope_w, scale.unsqueeze(-1)).squeeze(-1)
     return LayerGradients(grad_w, grad_in, n_cut)
