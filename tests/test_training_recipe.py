@@ -1,0 +1,128 @@
+"""Loss, per-sample gradients with cut-off, bumping, recipe validation."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pynn_ttfs.engine import first_spike_times
+from pynn_ttfs.training.gradients import layer_backward
+from pynn_ttfs.training.loss import TTFSLoss, correct, predict
+from pynn_ttfs.training.model import build_model
+from pynn_ttfs.training.recipe import Recipe, published_recipe
+from pynn_ttfs.training.step import RecipeStep
+
+INF = math.inf
+
+
+def test_loss_values_silent_label_and_prediction():
+    loss = TTFSLoss(xi=0.2, alpha=0.005, beta=1.0)
+    times = torch.tensor([[1.0, 2.0, INF], [INF, 1.5, 1.0], [INF, INF, INF]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 2])
+    per_sample = loss.per_sample(times, labels)
+    expected0 = math.log(math.exp(-5.0) + math.exp(-10.0)) + 5.0 + 0.005 * math.exp(1.0)
+    assert per_sample[0].item() == pytest.approx(expected0)
+    assert per_sample[1].item() == 100.0 and per_sample[2].item() == 100.0
+    assert predict(times).tolist() == [0, 2, -1]
+    assert correct(times, torch.tensor([0, 2, 0])).tolist() == [True, True, False]
+    t = times.clone().requires_grad_(True)
+    loss(t, labels).backward()
+    assert torch.isfinite(t.grad).all()
+    assert t.grad[1].abs().sum() == 0 and t.grad[0, 2] == 0
+    # gradient descent moves the label neuron earlier and the other one later
+    assert t.grad[0, 0] > 0 and t.grad[0, 1] < 0
+    with pytest.raises(ValueError, match="xi"):
+        TTFSLoss(xi=0.0)
+
+
+def _random_layer(seed, batch=7, n_pre=6, n_post=5, ratio=1.0):
+    g = torch.Generator().manual_seed(seed)
+    t_in = torch.rand(batch, n_pre, generator=g, dtype=torch.float64) * 2
+    t_in[0, 1] = INF
+    w = torch.randn(n_pre, n_post, generator=g, dtype=torch.float64) * 0.8 + 1.0
+    w[:, 0] = -0.5  # a neuron that never fires
+    ones = torch.ones(n_post, dtype=torch.float64)
+    return t_in, w, ones, ones * ratio, ones
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_layer_backward_equals_engine_autograd(ratio):
+    t_in, w, tau_syn, tau_mem, threshold = _random_layer(3, ratio=ratio)
+    t_in.requires_grad_(True)
+    w.requires_grad_(True)
+    out = first_spike_times(t_in, w, tau_syn, tau_mem, threshold)
+    assert torch.isfinite(out).any() and (~torch.isfinite(out)).any()
+    g_out = torch.randn(out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    gi, gw = torch.autograd.grad(out, [t_in, w], grad_outputs=g_out)
+    mine = layer_backward(t_in.detach(), w.detach(), out.detach(), g_out, tau_syn, tau_mem,
+                          threshold)
+    torch.testing.assert_close(mine.weights, gw)
+    torch.testing.assert_close(mine.inputs, gi)
+    assert mine.n_cut == 0
+
+
+def test_gradient_cut_off_drops_sample_neuron_pairs():
+    t_in, w, tau_syn, tau_mem, threshold = _random_layer(4)
+    out = first_spike_times(t_in, w, tau_syn, tau_mem, threshold)
+    g_out = torch.ones_like(out)
+    full = layer_backward(t_in, w, out, g_out, tau_syn, tau_mem, threshold)
+    # per-sample gradients, one sample at a time, through the engine
+    per_sample = []
+    for b in range(t_in.shape[0]):
+        wb = w.clone().requires_grad_(True)
+        ob = first_spike_times(t_in[b:b + 1], wb, tau_syn, tau_mem, threshold)
+        (gw,) = torch.autograd.grad(ob, wb, grad_outputs=g_out[b:b + 1])
+        per_sample.append(gw)
+    per_sample = torch.stack(per_sample)  # (batch, n_pre, n_post)
+    largest = per_sample.abs().amax(dim=1)
+    cut = float(largest[largest > 0].median())
+    keep = largest <= cut
+    expected = (per_sample * keep[:, None, :]).sum(0)
+    mine = layer_backward(t_in, w, out, g_out, tau_syn, tau_mem, threshold, max_weight_grad=cut)
+    torch.testing.assert_close(mine.weights, expected)
+    assert mine.n_cut == int(((largest > cut)).sum()) > 0
+    torch.testing.assert_close(mine.inputs, full.inputs)  # input-time gradient is kept
+
+
+def test_weight_bumping_doubles_and_skips_the_step():
+    recipe = Recipe(max_silent_fraction=[0.0, 0.0], bump_value=1e-3)
+    model = build_model([2, 3, 2], [0.0, 0.0], [0.0, 0.0], [None, None],
+                        torch.Generator().manual_seed(0))
+    step = RecipeStep(model, recipe)
+    inputs = torch.zeros(4, 2, dtype=torch.float64)
+    hidden = torch.tensor([[1.0, INF, 1.0]] * 4, dtype=torch.float64)
+    out = torch.full((4, 2), INF, dtype=torch.float64)
+    labels = torch.zeros(4, dtype=torch.long)
+    before = [p.detach().clone() for p in model.parameters]
+    first = step(inputs, [hidden, out], labels)
+    assert first.bumped_layer == 0
+    delta = model.layers[0].weights.detach() - before[0]
+    np.testing.assert_allclose(delta.numpy(), [[0, 1e-3, 0]] * 2)
+    assert torch.equal(model.layers[1].weights.detach(), before[1])  # no gradient step
+    step(inputs, [hidden, out], labels)
+    delta = model.layers[0].weights.detach() - before[0]
+    np.testing.assert_allclose(delta.numpy(), [[0, 3e-3, 0]] * 2)  # 1e-3 then doubled
+    hidden_ok = torch.ones(4, 3, dtype=torch.float64)
+    third = step(inputs, [hidden_ok, out], labels)
+    assert third.bumped_layer == 1
+    np.testing.assert_allclose((model.layers[1].weights.detach() - before[1]).numpy(), 1e-3)
+
+
+def test_recipe_defaults_and_validation():
+    yy = published_recipe("yinyang")
+    assert (yy.hidden, yy.lr, yy.batch_size, yy.epochs, yy.bias_times) == ([120], 0.005, 150, 300, [0.9, 0.9])
+    m16 = published_recipe("mnist16")
+    assert (m16.hidden, m16.lr, m16.lr_step, m16.input_noise) == ([128], 0.003, 10, 0.3)
+    m = published_recipe("mnist", epochs=2)
+    assert (m.hidden, m.batch_size, m.epochs, m.max_silent_fraction) == ([350], 80, 2, [0.15, 0.05])
+    with pytest.raises(ValueError, match="unknown dataset"):
+        published_recipe("cifar")
+    with pytest.raises(ValueError, match="optimizer"):
+        Recipe(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="weight_mean needs one entry per layer"):
+        Recipe(weight_mean=[1.0])
+    with pytest.raises(ValueError, match="tau_ratio"):
+        Recipe(tau_ratio=3.0)
+    with pytest.raises(ValueError, match="unknown recipe fields"):
+        Recipe.from_dict({"learning_rate": 1})
+    assert Recipe.from_dict(yy.to_dict()) == yy
