@@ -126,3 +126,21 @@ def test_recipe_defaults_and_validation():
     with pytest.raises(ValueError, match="unknown recipe fields"):
         Recipe.from_dict({"learning_rate": 1})
     assert Recipe.from_dict(yy.to_dict()) == yy
+
+
+def test_best_validation_weights_are_restored():
+    from pynn_ttfs.training.datasets import load_yinyang
+    from pynn_ttfs.training.recipe import improved_recipe
+    from pynn_ttfs.training.trainer import Trainer
+    data = load_yinyang(sizes={"train": 150, "val": 60, "test": 60})
+    recipe = improved_recipe("yinyang", batch_size=50, epochs=3)
+    assert recipe.select_best_val and not recipe.bump_skips_step and recipe.dtype == "float32"
+    trainer = Trainer.for_dataset(recipe, 4, 3)
+    snapshots, vals = [], []
+    for _ in range(3):
+        vals.append(trainer.train_epoch(data.train, val_split=data.val).val_accuracy)
+        snapshots.append([layer.weights.detach().clone() for layer in trainer.model.layers])
+    best = int(np.argmax(vals))  # first epoch with the best validation accuracy
+    assert trainer.use_best_weights() == best + 1
+    for layer, expected in zip(trainer.model.layers, snapshots[best]):
+        assert torch.equal(layer.weights.detach(), expected)
