@@ -385,3 +385,55 @@ def test_cuda_matches_cpu(ratio):
     assert torch.equal(torch.isfinite(cpu), torch.isfinite(gpu))
     ok = torch.isfinite(cpu)
     assert (cpu[ok] - gpu[ok]).abs().max() < 1e-12
+
+
+# ---------------------------------------------------------------- gradient cut-off
+
+def _per_sample_weight_gradients(times, weights, ratio, threshold, grad_output):
+    """dL/dW of every sample separately (batch, n_pre, n_post), via the engine one sample at a time."""
+    rows = []
+    for b in range(times.shape[0]):
+        w = weights.clone().requires_grad_(True)
+        out = first_spike_times(times[b:b + 1], w, 1.0, ratio, threshold)
+        (torch.where(torch.isfinite(out), out, torch.zeros_like(out)) * grad_output[b:b + 1]).sum().backward()
+        rows.append(w.grad)
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("ratio", RATIOS)
+@pytest.mark.parametrize("shape", [(12, 6, 5), (20, 300, 8)])  # dense and windowed fast paths
+def test_weight_gradient_cutoff_drops_exactly_the_large_sample_neuron_pairs(ratio, shape):
+    from pynn_ttfs.engine import first_spike_gradients, layer_parameters, solve_first_spike_times
+    from pynn_ttfs.engine.first_spike import first_spike_gradients_reference
+    batch, n_pre, n_post = shape
+    g = torch.Generator().manual_seed(21)
+    times = torch.rand(batch, n_pre, generator=g, dtype=torch.float64) * 2
+    weights = torch.randn(n_pre, n_post, generator=g, dtype=torch.float64) * (1.5 / n_pre ** 0.5) + 4.0 / n_pre
+    grad_output = torch.randn(batch, n_post, generator=g, dtype=torch.float64)
+    params = layer_parameters(1.0, ratio, 0.5, n_post, weights)
+    T = solve_first_spike_times(times, weights, params)
+    assert torch.isfinite(T).float().mean() > 0.5
+    per_sample = _per_sample_weight_gradients(times, weights, ratio, 0.5, grad_output)
+    largest = per_sample.abs().amax(dim=1)  # (batch, n_post)
+    cutoff = float(largest[largest > 0].median())  # drops about half of the pairs
+    keep = (largest <= cutoff).unsqueeze(1)
+    expected = (per_sample * keep).sum(0)
+    for gradients in (first_spike_gradients, first_spike_gradients_reference):
+        stats = {}
+        grad_in_cut, grad_w = gradients(times, weights, T, params, grad_output,
+                                        weight_grad_cutoff=cutoff, stats=stats)
+        torch.testing.assert_close(grad_w, expected, rtol=1e-9, atol=1e-12)
+        assert stats["n_cut"] == int(((largest > cutoff)).sum())
+        # input-time gradients ignore the cut-off
+        grad_in_full, _ = gradients(times, weights, T, params, grad_output)
+        torch.testing.assert_close(grad_in_cut, grad_in_full, rtol=1e-12, atol=1e-12)
+    # through autograd
+    w = weights.clone().requires_grad_(True)
+    out = first_spike_times(times, w, 1.0, ratio, 0.5, weight_grad_cutoff=cutoff)
+    (torch.where(torch.isfinite(out), out, torch.zeros_like(out)) * grad_output).sum().backward()
+    torch.testing.assert_close(w.grad, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_bad_weight_gradient_cutoff():
+    with pytest.raises(ValueError, match=r"weight_grad_cutoff must be > 0 or None, got -1"):
+        first_spike_times(torch.rand(2, 3), torch.rand(3, 2), weight_grad_cutoff=-1)

@@ -565,8 +565,10 @@ def _solve_dense(x, weights_ext, c, ratio):
     return torch.where(found, t + reference, torch.full_like(t, math.inf))
 
 
-def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight):
-    """Small layer, tau_syn units: (dL/dx (B, n), dL/dW / tau_syn (n, m)) from (B, n, m)."""
+def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight, cutoff=None,
+                     stats=None):
+    """Small layer, tau_syn units: (dL/dx (B, n), dL/dW / tau_syn (n, m)) from (B, n, m).
+    ``cutoff``: see :func:`_weight_scale`."""
     dtype = x.dtype
     active = (T < math.inf) & (grad_T != 0)
     T = torch.where(active, T, torch.full_like(T, -math.inf))
@@ -586,14 +588,54 @@ def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight):
     floor = math.sqrt(torch.finfo(dtype).eps) * c
     q = torch.where(active, grad_T, torch.zeros_like(grad_T)) / torch.maximum(slope, floor)
     grad_x = (weighted_slope * q.unsqueeze(1)).sum(dim=2) if need_input else None
-    grad_w = -torch.einsum("bim,bm->im", kernel, q) if need_weight else None
+    grad_w = None
+    if need_weight:
+        q_w = _weight_scale(q, lambda: (kernel * causal).amax(dim=1), cutoff, stats)
+        grad_w = -torch.einsum("bim,bm->im", kernel, q_w)
     return grad_x, grad_w
+
+
+def _weight_scale(q, largest_kernel, cutoff, stats):
+    """The published per-(sample, neuron) cut-off: sample b's weight gradient of neuron j,
+    dL/dw_ij = -k(T_bj - x_bi) q_bj (tau_syn units), is dropped when its largest entry
+    max_i k(T_bj - x_bi) |q_bj| exceeds ``cutoff``; the input-time gradient keeps q.
+    ``largest_kernel()`` gives max_i k over the causal inputs, (B, m)."""
+    if cutoff is None:
+        return q
+    drop = (largest_kernel() * q.abs() > cutoff) & (q != 0)
+    if stats is not None:
+        stats["n_cut"] = stats.get("n_cut", 0) + int(drop.sum())
+    return torch.where(drop, torch.zeros_like(q), q)
+
+
+def _largest_causal_kernel(x, T, ratio):
+    """max over inputs x_bi < T_bj of k(T_bj - x_bi), (B, m), tau_syn units, without a
+    (B, n, m) tensor: k is unimodal in the lag (peak at s* = 1 for ratio 1, 2 ln 2 for
+    ratio 2), so the maximum sits at one of the two inputs around T - s*."""
+    peak = 1.0 if ratio == 1.0 else 2.0 * math.log(2.0)
+    xs = torch.sort(x, dim=1).values
+    n = xs.shape[1]
+    target = (T - peak).contiguous()
+    after = torch.searchsorted(xs.contiguous(), target, right=True)  # first x > T - s*
+    best = torch.zeros_like(T)
+    for index in (after - 1, after):
+        valid = (index >= 0) & (index < n)
+        xi = torch.gather(xs, 1, index.clamp(0, n - 1))
+        lag = T - xi
+        valid &= (lag > 0) & torch.isfinite(lag)
+        lag = torch.where(valid, lag, torch.zeros_like(lag))
+        if ratio == 1.0:
+            k = lag * torch.exp(-lag)
+        else:
+            k = torch.exp(-0.5 * lag) - torch.exp(-lag)
+        best = torch.maximum(best, torch.where(valid, k, torch.zeros_like(k)))
+    return best
 
 
 # ----------------------------------------------------------------------------- gradients
 
 def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, need_weight,
-                    cached=None):
+                    cached=None, cutoff=None, stats=None):
     """One chunk of samples, tau_syn units: (dL/dx (B, n), dL/dW / tau_syn (n, m)).
 
     T may be any time (+inf: silent); the causal set of (b, j) is {x_bi < T_bj}.
@@ -649,22 +691,26 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
         local.append((part, rows, index_m, w, kernel, kernel_slope))
     floor = math.sqrt(torch.finfo(dtype).eps) * c  # as the reference: keeps touches finite
     q = torch.where(active, grad_T, zero) / torch.maximum(slope, floor)  # dL/dT / v'(T)
+    q_w = _weight_scale(q, lambda: _largest_causal_kernel(x, torch.where(active, T, zero), ratio),
+                        cutoff, stats) if need_weight else q
     # matrix-product part: every input up to p_{g*} is causal; separable relative to p_{g*}
     onehot = torch.arange(G, device=device).view(1, G, 1) == g_star.unsqueeze(1)
     qG = (q.unsqueeze(1) * onehot)  # (B, G, m); zero where inactive (q = 0)
+    qG_w = qG if q_w is q else (q_w.unsqueeze(1) * onehot)
     uG = uT.unsqueeze(1)
     if ratio == 1.0:
         # k(T - x) = e^{-U} (U E + K),  k'(T - x) = e^{-U} ((1 - U) E - K), U = T - p,
         # E = e^{x - p} (= f1), K = (p - x) e^{x - p} (= f0)
-        eU = torch.exp(-uG) * qG
-        h_first, h_second = eU * uG, eU  # weight-gradient coefficients of E and K
-        d_first, d_second = eU * (1.0 - uG), -eU  # input-gradient coefficients of E and K
+        eU = torch.exp(-uG)
+        h_first, h_second = eU * uG * qG_w, eU * qG_w  # weight-gradient coefficients of E, K
+        d_first, d_second = eU * (1.0 - uG) * qG, -eU * qG  # input-gradient coefficients
         feat_first, feat_second = f1, f0
     else:
         # k(T - x) = e^{-U/2} E2 - e^{-U} E1,  k' = -1/2 e^{-U/2} E2 + e^{-U} E1
-        h_first = torch.exp(-0.5 * uG) * qG
-        h_second = -torch.exp(-uG) * qG
-        d_first, d_second = -0.5 * h_first, -h_second
+        h_first = torch.exp(-0.5 * uG) * qG_w
+        h_second = -torch.exp(-uG) * qG_w
+        d_first = -0.5 * torch.exp(-0.5 * uG) * qG
+        d_second = torch.exp(-uG) * qG
         feat_first, feat_second = f0, f1
     grad_x = grad_w = None
     if need_weight:
@@ -673,7 +719,7 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
         product.addmm_(feat_second.reshape(B * G, n).t(), h_second.reshape(B * G, m))
         grad_w[: n * m] = product.reshape(-1)
         for part, rows, index_m, w, kernel, kernel_slope in local:
-            grad_w.index_add_(0, index_m.reshape(-1), (kernel * q.reshape(-1)[part].unsqueeze(1)).reshape(-1))
+            grad_w.index_add_(0, index_m.reshape(-1), (kernel * q_w.reshape(-1)[part].unsqueeze(1)).reshape(-1))
         grad_w = -grad_w[: n * m].reshape(n, m)
     if need_input:
         back = torch.cat([d_first.reshape(B * G, m), d_second.reshape(B * G, m)], dim=0) @ weights.t()
@@ -690,7 +736,8 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
 
 
 def gradients_fast(input_times, weights, output_times, params: LayerParameters, grad_output,
-                   need_input_grad=True, need_weight_grad=True, solver_state=None):
+                   need_input_grad=True, need_weight_grad=True, solver_state=None,
+                   weight_grad_cutoff=None, stats=None):
     """Same contract as ``first_spike_gradients``; None when the layer does not suit.
     ``solver_state``: what :func:`solve_fast` kept for these inputs and weights."""
     groups = _groups(params)
@@ -711,12 +758,15 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
             c = params.threshold[columns]
             x = x_all / tau
             T = (output_times if whole else output_times[:, columns]) / tau
+            # dL/dw = tau * (tau_syn-unit gradient): compare the latter with cutoff / tau
+            cutoff = None if weight_grad_cutoff is None else weight_grad_cutoff / float(tau)
             g = grad_output if whole else grad_output[:, columns]
             chunks = _row_chunks(x, w.shape[1])
             if n * w.shape[1] <= DENSE_MAX_PRODUCT:
                 for rows in chunks:
                     gx, gw = _gradients_dense(x[rows], w, T[rows], g[rows], c, ratio,
-                                              need_input_grad, need_weight_grad)
+                                              need_input_grad, need_weight_grad,
+                                              cutoff, stats)
                     if need_input_grad:
                         grad_input[rows] += gx
                     if need_weight_grad:
@@ -731,7 +781,7 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
             for i, rows in enumerate(chunks):
                 gx, gw = _gradients_rows(
                     x[rows], w, w_ext, T[rows], g[rows], c, ratio, need_input_grad,
-                    need_weight_grad, cached[i] if cached is not None else None)
+                    need_weight_grad, cached[i] if cached is not None else None, cutoff, stats)
                 if need_input_grad:
                     grad_input[rows] += gx
                 if need_weight_grad:

@@ -182,6 +182,8 @@ def first_spike_gradients_reference(
     grad_output: torch.Tensor,
     need_input_grad: bool = True,
     need_weight_grad: bool = True,
+    weight_grad_cutoff: Optional[float] = None,
+    stats: Optional[dict] = None,
 ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Vector-Jacobian products of the first-spike times at ``output_times``.
 
@@ -213,7 +215,15 @@ def first_spike_gradients_reference(
         scale = g[rows] / torch.maximum(v_slope, floor)  # dL/dT / v'(T)
         if need_weight_grad:
             kernel = psp_kernel(lag, tau_syn, tau_mem)
-            grad_weights -= torch.einsum("bim,bm->im", kernel, scale)
+            if weight_grad_cutoff is not None:
+                # per-sample |dL/dw_ij| = k(T_j - t_i) |dL/dT_j / v'(T_j)|
+                drop = (kernel.amax(dim=1) * scale.abs() > weight_grad_cutoff) & (scale != 0)
+                if stats is not None:
+                    stats["n_cut"] = stats.get("n_cut", 0) + int(drop.sum())
+                scale_w = torch.where(drop, torch.zeros_like(scale), scale)
+            else:
+                scale_w = scale
+            grad_weights -= torch.einsum("bim,bm->im", kernel, scale_w)
         if need_input_grad:
             grad_input[rows] = torch.einsum("bim,im,bm->bi", kernel_slope, weights, scale)
     return grad_input, grad_weights
@@ -250,6 +260,8 @@ def first_spike_gradients(
     need_input_grad: bool = True,
     need_weight_grad: bool = True,
     solver_state: Optional[dict] = None,
+    weight_grad_cutoff: Optional[float] = None,
+    stats: Optional[dict] = None,
 ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Vector-Jacobian products of the first-spike times at ``output_times``.
 
@@ -257,13 +269,21 @@ def first_spike_gradients(
     grad_output = dL/dT (batch, n_post). Silent neurons (T = inf) pass no gradient.
     Fast path (``fast.py``) where it applies, else :func:`first_spike_gradients_reference`.
     ``solver_state``: what the forward solve kept for the same inputs and weights.
+
+    ``weight_grad_cutoff`` (the published recipe's per-(sample, neuron) cut-off, in
+    dL/dw units): a sample's weight gradient of neuron j is dropped when its largest entry
+    max_i |dL/dT_j dT_j/dw_ij| exceeds it; input-time gradients are kept. ``stats`` (a
+    dict) receives ``n_cut``, the number of dropped (sample, neuron) pairs.
     """
+    if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
+        raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
     result = gradients_fast(input_times, weights, output_times, params, grad_output,
-                            need_input_grad, need_weight_grad, solver_state)
+                            need_input_grad, need_weight_grad, solver_state,
+                            weight_grad_cutoff, stats)
     if result is None:
         result = first_spike_gradients_reference(
             input_times, weights, output_times, params, grad_output,
-            need_input_grad, need_weight_grad)
+            need_input_grad, need_weight_grad, weight_grad_cutoff, stats)
     return result
 
 
@@ -271,9 +291,11 @@ class FirstSpikeTimes(torch.autograd.Function):
     """Autograd Function: forward solves (or takes the given output times), backward is exact."""
 
     @staticmethod
-    def forward(ctx, input_times, weights, tau_syn, tau_mem, threshold, ratio, output_times):
+    def forward(ctx, input_times, weights, tau_syn, tau_mem, threshold, ratio, output_times,
+                weight_grad_cutoff=None):
         params = LayerParameters(tau_syn, tau_mem, threshold, ratio)
         ctx.solver_state = None
+        ctx.weight_grad_cutoff = weight_grad_cutoff
         if output_times is None:
             # probe-window states computed here are reused by the backward pass
             times, ctx.solver_state = _solve_keeping_state(
@@ -292,9 +314,10 @@ class FirstSpikeTimes(torch.autograd.Function):
             need_input_grad=ctx.needs_input_grad[0],
             need_weight_grad=ctx.needs_input_grad[1],
             solver_state=ctx.solver_state,
+            weight_grad_cutoff=ctx.weight_grad_cutoff,
         )
         ctx.solver_state = None  # free it: a second backward recomputes
-        return grad_input, grad_weights, None, None, None, None, None
+        return grad_input, grad_weights, None, None, None, None, None, None
 
 
 def first_spike_times(
@@ -304,6 +327,7 @@ def first_spike_times(
     tau_mem: Scalar = 1.0,
     threshold: Scalar = 1.0,
     output_times: Optional[torch.Tensor] = None,
+    weight_grad_cutoff: Optional[float] = None,
 ) -> torch.Tensor:
     """Differentiable first-spike times (batch, n_post) of a layer; +inf = no spike.
 
@@ -314,7 +338,12 @@ def first_spike_times(
     ``output_times`` (batch, n_post): spike times recorded elsewhere (another simulator,
     a chip). They are returned as they are and the backward pass evaluates the exact
     gradients at them; any tau ratio is accepted then.
+
+    ``weight_grad_cutoff``: drop a sample's weight gradient of a neuron whose largest entry
+    exceeds it (see :func:`first_spike_gradients`); None = exact gradients.
     """
+    if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
+        raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
     check_layer_inputs(input_times, weights)
     if output_times is not None:
         expected = (input_times.shape[0], weights.shape[1])
@@ -331,5 +360,5 @@ def first_spike_times(
     )
     return FirstSpikeTimes.apply(
         input_times, weights, params.tau_syn, params.tau_mem, params.threshold, params.ratio,
-        output_times,
+        output_times, weight_grad_cutoff,
     )
