@@ -10,3 +10,7 @@ from .loss import TTFSLoss, predict  # noqa: F401
 from .recipe import Recipe, improved_recipe, published_recipe  # noqa: F401
 from .trainer import Trainer  # noqa: F401
 from .pynn_loop import PyNNNetwork, PyNNForward, build_network, pynn_trainer  # noqa: F401
+
+__all__ = ["DATASET_NAMES", "load_dataset", "TTFSLoss", "predict", "Recipe", "improved_recipe",
+           "published_recipe", "Trainer", "PyNNNetwork", "PyNNForward", "build_network",
+           "pynn_trainer"]
