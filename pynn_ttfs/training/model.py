@@ -15,7 +15,6 @@ from typing import List, Optional, Sequence
 import torch
 
 from ..engine import layer_parameters, solve_first_spike_times
-from .fast_solver import fast_first_spike_times
 
 
 @dataclass
@@ -61,25 +60,15 @@ class TTFSModel:
         return torch.cat([previous_times, bias], dim=1)
 
     @torch.no_grad()
-    def forward(self, input_times: torch.Tensor, solver: str = "engine") -> List[torch.Tensor]:
-        """Every layer's first-spike times (tau_s, inf = silent) for a batch of inputs.
-
-        ``solver``: "engine" (the engine's solver) or "fast" (``fast_solver``: locate the
-        crossing interval, one closed-form solve per (sample, neuron)); same times.
-        """
+    def forward(self, input_times: torch.Tensor) -> List[torch.Tensor]:
+        """Every layer's first-spike times (tau_s, inf = silent) for a batch of inputs."""
         outputs = []
         current = input_times
         for index, layer in enumerate(self.layers):
             layer_in = self.layer_input(index, current)
-            if solver == "fast":
-                current = fast_first_spike_times(layer_in, layer.weights.detach(), layer.tau_syn,
-                                                 layer.tau_mem, layer.threshold)
-            elif solver == "engine":
-                params = layer_parameters(layer.tau_syn, layer.tau_mem, layer.threshold,
-                                          layer.n_out, layer.weights)
-                current = solve_first_spike_times(layer_in, layer.weights.detach(), params)
-            else:
-                raise ValueError(f"solver must be 'fast' or 'engine', got {solver!r}")
+            params = layer_parameters(layer.tau_syn, layer.tau_mem, layer.threshold,
+                                      layer.n_out, layer.weights)
+            current = solve_first_spike_times(layer_in, layer.weights.detach(), params)
             outputs.append(current)
         return outputs
 
