@@ -762,26 +762,21 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
             cutoff = None if weight_grad_cutoff is None else weight_grad_cutoff / float(tau)
             g = grad_output if whole else grad_output[:, columns]
             chunks = _row_chunks(x, w.shape[1])
-            if n * w.shape[1] <= DENSE_MAX_PRODUCT:
-                for rows in chunks:
-                    gx, gw = _gradients_dense(x[rows], w, T[rows], g[rows], c, ratio,
-                                              need_input_grad, need_weight_grad,
-                                              cutoff, stats)
-                    if need_input_grad:
-                        grad_input[rows] += gx
-                    if need_weight_grad:
-                        if whole:
-                            grad_weights += gw * tau
-                        else:
-                            grad_weights[:, columns] += gw * tau
-                continue
-            cached = solver_state.get(_state_key(tau, ratio, columns)) if solver_state else None
-            if cached is not None and len(cached) != len(chunks):
-                cached = None
+            dense = n * w.shape[1] <= DENSE_MAX_PRODUCT
+            cached = None
+            if not dense and solver_state:
+                cached = solver_state.get(_state_key(tau, ratio, columns))
+                if cached is not None and len(cached) != len(chunks):
+                    cached = None
             for i, rows in enumerate(chunks):
-                gx, gw = _gradients_rows(
-                    x[rows], w, w_ext, T[rows], g[rows], c, ratio, need_input_grad,
-                    need_weight_grad, cached[i] if cached is not None else None, cutoff, stats)
+                if dense:
+                    gx, gw = _gradients_dense(x[rows], w, T[rows], g[rows], c, ratio,
+                                              need_input_grad, need_weight_grad, cutoff, stats)
+                else:
+                    gx, gw = _gradients_rows(
+                        x[rows], w, w_ext, T[rows], g[rows], c, ratio, need_input_grad,
+                        need_weight_grad, cached[i] if cached is not None else None, cutoff,
+                        stats)
                 if need_input_grad:
                     grad_input[rows] += gx
                 if need_weight_grad:
