@@ -36,7 +36,7 @@ from pynn_ttfs.engine.general import solve_first_spike_times_general
 from pynn_ttfs.engine.neuron import SUPPORTED_RATIOS, layer_parameters
 
 from ..graph import LIF, SOURCE, NetworkGraph, PopulationSpec, TrialInput, TrialResult
-from ..software.substrate import SoftwareSubstrate, compile_layer_inputs
+from ..software.substrate import SoftwareSubstrate, compile_layer_inputs, source_events
 from .calibration import Calibration, default_cache_dir, load_or_calibrate, needs_calibration
 from .chip import ChipInstance
 from .config import ChipConfig, make_config
@@ -248,13 +248,10 @@ class BSS2Substrate(SoftwareSubstrate):
         for label in order:
             pop = graph.populations[label]
             if pop.kind == SOURCE:
-                spikes = trial_input.spikes.get(label)
-                if spikes is None:
-                    spikes = np.full((n_trials, pop.size, 1), np.inf)
-                input_spikes += int(np.isfinite(spikes).sum())
+                spikes = source_events(trial_input, pop, self.dtype, self.device)
+                input_spikes += int(torch.isfinite(spikes).sum())
                 # the FPGA releases input events on its clock
-                events[label] = self.chip.timestamp(
-                    torch.as_tensor(spikes, dtype=self.dtype, device=self.device))
+                events[label] = self.chip.timestamp(spikes)
                 continue
             if pop.kind != LIF:
                 raise ValueError(f"population {label!r} has unknown kind {pop.kind!r}")

@@ -72,6 +72,15 @@ def compile_layer_inputs(
     return torch.cat(time_blocks, dim=1), torch.cat(weight_blocks, dim=0)
 
 
+def source_events(trial_input: TrialInput, pop: PopulationSpec, dtype: torch.dtype,
+                  device: torch.device) -> torch.Tensor:
+    """A SOURCE population's spikes (trials, size, k) as a tensor; +inf if none supplied."""
+    spikes = trial_input.spikes.get(pop.label)
+    if spikes is None:
+        spikes = np.full((trial_input.n_trials, pop.size, 1), np.inf)
+    return torch.as_tensor(spikes, dtype=dtype, device=device)
+
+
 class SoftwareSubstrate(Substrate):
     """Exact closed-form first-spike times; float64 by default."""
 
@@ -102,17 +111,13 @@ class SoftwareSubstrate(Substrate):
         record_v: Sequence[str] = (),
     ) -> TrialResult:
         order = graph.topological_order()
-        n_trials = trial_input.n_trials
         events: Dict[str, torch.Tensor] = {}
         first_spikes: Dict[str, np.ndarray] = {}
         potentials: Dict[str, np.ndarray] = {}
         for label in order:
             pop = graph.populations[label]
             if pop.kind == SOURCE:
-                spikes = trial_input.spikes.get(label)
-                if spikes is None:
-                    spikes = np.full((n_trials, pop.size, 1), np.inf)
-                events[label] = torch.as_tensor(spikes, dtype=self.dtype, device=self.device)
+                events[label] = source_events(trial_input, pop, self.dtype, self.device)
                 continue
             if pop.kind != LIF:
                 raise ValueError(f"population {label!r} has unknown kind {pop.kind!r}")
