@@ -426,10 +426,11 @@ def _solve_rows(x, weights, weights_ext, positive_weights, c, ratio):
 
 
 def _groups(params: LayerParameters) -> Optional[List[Tuple[torch.Tensor, float, float]]]:
-    """Columns sharing (tau_syn, ratio): [(columns, tau_syn, ratio)], None if too many."""
+    """Columns sharing (tau_syn, ratio): [(columns, tau_syn, ratio)]; None when the layer
+    does not suit the fast solver (more than MAX_GROUPS groups, or a ratio other than 1, 2)."""
     pairs = torch.stack([params.tau_syn, params.ratio], dim=1)
     unique = torch.unique(pairs, dim=0)
-    if unique.shape[0] > MAX_GROUPS:
+    if unique.shape[0] > MAX_GROUPS or any(r not in (1.0, 2.0) for r in unique[:, 1].tolist()):
         return None
     groups = []
     for tau, ratio in unique.tolist():
@@ -462,7 +463,7 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor, params: LayerPa
     STATE_CACHE_MAX_BYTES) for :func:`gradients_fast` on the same inputs and weights, so the
     backward pass does not recompute them; the autograd Function keeps them on its ctx."""
     groups = _groups(params)
-    if groups is None or any(r not in (1.0, 2.0) for _, _, r in groups):
+    if groups is None:
         return None
     batch, n = input_times.shape
     out = torch.full((batch, weights.shape[1]), math.inf, dtype=weights.dtype, device=weights.device)
@@ -741,7 +742,7 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
     """Same contract as ``first_spike_gradients``; None when the layer does not suit.
     ``solver_state``: what :func:`solve_fast` kept for these inputs and weights."""
     groups = _groups(params)
-    if groups is None or any(r not in (1.0, 2.0) for _, _, r in groups):
+    if groups is None:
         return None
     batch, n = input_times.shape
     grad_input = torch.zeros_like(input_times) if need_input_grad else None

@@ -49,8 +49,8 @@ class LayerParameters:
     tau_syn: torch.Tensor
     tau_mem: torch.Tensor
     threshold: torch.Tensor
-    #: tau_mem / tau_syn rounded to the supported value it matched (1.0 or 2.0); None when
-    #: general ratios were allowed
+    #: tau_mem / tau_syn, snapped to 1.0 or 2.0 where it matched within 1e-9; the plain
+    #: ratio elsewhere (only when general ratios were allowed)
     ratio: torch.Tensor
 
     @property
