@@ -49,7 +49,6 @@ ratios other than 1 and 2, are left to the reference solver (the functions retur
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from typing import List, Optional, Tuple
 
 import torch
