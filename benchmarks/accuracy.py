@@ -2,6 +2,10 @@
 
     python benchmarks/accuracy.py --dataset yinyang --seeds 0 1 2 3 4 --json acc.json
     python benchmarks/accuracy.py --dataset mnist16 --data-dir ../shared/data/mnist --epochs 20
+    python benchmarks/accuracy.py --dataset mnist16 --set lr_schedule=cosine --set lr=0.005
+
+``--set KEY=VALUE`` changes one recipe field (any field of ``pynn_ttfs.training.Recipe``);
+the changed fields are recorded with the results.
 
 Each seed trains from scratch (direct engine path, one torch thread per run; ``--jobs``
 runs seeds in parallel processes) and is tested on the test split. Prints a table and
@@ -11,9 +15,11 @@ seconds per epoch, mean first-output-spike time and spikes per classification.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import statistics
+import sys
 import time
 from typing import Dict, List
 
@@ -25,7 +31,7 @@ def run_seed(task: Dict) -> Dict:
     from pynn_ttfs.training.datasets import load_dataset
     from pynn_ttfs.training.trainer import Trainer
 
-    overrides = {"seed": task["seed"]}
+    overrides = dict(task.get("overrides") or {}, seed=task["seed"])
     if task.get("epochs"):
         overrides["epochs"] = task["epochs"]
     recipe = make_recipe(task["dataset"], task["recipe"], **overrides)
@@ -34,7 +40,11 @@ def run_seed(task: Dict) -> Dict:
     trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
     start = time.perf_counter()
     for _ in range(recipe.epochs):
-        trainer.train_epoch(data.train, val_split=data.val)
+        m = trainer.train_epoch(data.train, val_split=data.val)
+        if task.get("progress"):  # long runs: one line per epoch, so progress can be followed
+            print(f"[{task['dataset']} {task['recipe']} seed {task['seed']}] epoch {m.epoch}: "
+                  f"train acc {100 * m.train_accuracy:.2f} %, val acc {100 * m.val_accuracy:.2f} %, "
+                  f"{m.seconds:.1f} s", file=sys.stderr, flush=True)
     total = time.perf_counter() - start
     last = trainer.evaluate(data.test).summary()
     tested_epoch = trainer.epoch
@@ -51,6 +61,7 @@ def run_seed(task: Dict) -> Dict:
         "seconds_total_training": total,
         "mean_first_output_time": summary["mean_first_output_time"],
         "spikes_per_classification": summary["spikes_per_classification"],
+        "history": [dataclasses.asdict(m) for m in trainer.history],
     }
 
 
@@ -64,14 +75,20 @@ def main(argv=None) -> List[Dict]:
     parser.add_argument("--train-size", type=int, help="use only the first N training samples")
     parser.add_argument("--data-dir", help="MNIST IDX directory")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a recipe field, e.g. lr_schedule=cosine (repeatable)")
+    parser.add_argument("--progress", action="store_true", help="print one line per epoch")
     parser.add_argument("--json", help="write the records to this file")
     args = parser.parse_args(argv)
+    from pynn_ttfs.training.recipe import parse_overrides
+    overrides = parse_overrides(args.set)
 
     records = []
     for dataset in args.dataset:
         for recipe in args.recipe:
             tasks = [dict(dataset=dataset, recipe=recipe, seed=s, epochs=args.epochs,
-                          train_size=args.train_size, data_dir=args.data_dir) for s in args.seeds]
+                          train_size=args.train_size, data_dir=args.data_dir,
+                          overrides=overrides, progress=args.progress) for s in args.seeds]
             if args.jobs > 1:
                 with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
                     runs = pool.map(run_seed, tasks)
@@ -79,7 +96,8 @@ def main(argv=None) -> List[Dict]:
                 runs = [run_seed(t) for t in tasks]
             accs = [100 * r["test_accuracy"] for r in runs]
             record = {
-                "dataset": dataset, "recipe": recipe, "substrate": "software",
+                "dataset": dataset, "recipe": recipe, "recipe_changes": overrides,
+                "substrate": "software",
                 "epochs": runs[0]["epochs"], "seeds": args.seeds, "runs": runs,
                 "test_accuracy_mean": statistics.mean(accs),
                 "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
@@ -100,6 +118,8 @@ def main(argv=None) -> List[Dict]:
               f"{r['test_accuracy_mean']:8.2f} ± {r['test_accuracy_std']:5.2f}   "
               f"{r['seconds_per_epoch_mean']:8.3f} {r['mean_first_output_time']:15.3f} "
               f"{r['spikes_per_classification']:13.1f}")
+        if r["recipe_changes"]:
+            print(f"{'':9s} changes: " + ", ".join(f"{k}={v}" for k, v in r["recipe_changes"].items()))
     return records
 
 

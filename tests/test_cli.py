@@ -107,3 +107,18 @@ def test_software_pynn_round_trip_from_the_cli(tmp_path):
     # the PyNN network has 0.1 ms synaptic delays, the direct model none: close, not equal
     assert abs(a["epochs"][0]["train_loss"] - b["epochs"][0]["train_loss"]) < 0.1
     assert a["test_accuracy"] > 0.5 and b["test_accuracy"] > 0.5
+
+
+def test_set_changes_recipe_fields_and_flags_win(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "1", "--set", "lr_schedule=cosine", "--set", "lr=0.01",
+                  "--set", "hidden=[17]", "--set", "epochs=5", "--no-plots") == 0
+    recipe = json.loads((tmp_path / "config.json").read_text())["recipe"]
+    assert recipe["lr_schedule"] == "cosine" and recipe["lr"] == 0.01
+    assert recipe["hidden"] == [17] and recipe["epochs"] == 1  # --epochs beats --set epochs
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "bad"), *SMALL,
+                     "--set", "learning_rate=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown recipe field 'learning_rate'" in err and "lr_schedule" in err
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "bad2"), *SMALL,
+                     "--set", "lr=fast"]) == 2
+    assert "recipe field 'lr' needs a float" in capsys.readouterr().err

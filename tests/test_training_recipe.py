@@ -144,3 +144,16 @@ def test_best_validation_weights_are_restored():
     assert trainer.use_best_weights() == best + 1
     for layer, expected in zip(trainer.model.layers, snapshots[best]):
         assert torch.equal(layer.weights.detach(), expected)
+
+
+def test_parse_overrides_reads_json_and_names_bad_fields():
+    from pynn_ttfs.training.recipe import parse_overrides
+    changes = parse_overrides(["lr=0.005", "lr_schedule=cosine", "hidden=[246]",
+                               "weight_clip=null", "epochs=3", "bump_skips_step=false"])
+    assert changes == {"lr": 0.005, "lr_schedule": "cosine", "hidden": [246],
+                       "weight_clip": None, "epochs": 3, "bump_skips_step": False}
+    assert isinstance(parse_overrides(["lr=1"])["lr"], float)
+    for bad, words in [("lr", "KEY=VALUE"), ("nope=1", "unknown recipe field 'nope'"),
+                       ("epochs=2.5", "'epochs' needs an int"), ("hidden=5", "'hidden' needs a list")]:
+        with pytest.raises(ValueError, match=words):
+            parse_overrides([bad])

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .datasets import DATASET_NAMES, Dataset, load_dataset, yinyang_features, encode_times
-from .recipe import Recipe, improved_recipe, published_recipe
+from .recipe import Recipe, improved_recipe, parse_overrides, published_recipe
 from .trainer import DTYPES, Trainer
 
 BACKENDS = ("software", "bss2", "nest")
@@ -168,6 +168,8 @@ def make_plots(out: Path, config: Dict, trainer: Trainer, dataset: Dataset, eval
 
 
 def train(args) -> Dict:
+    if args.seed is None:
+        args.seed = parse_overrides(args.set or []).get("seed", 0)
     out = Path(args.out or f"runs/{args.dataset}-{args.backend}-seed{args.seed}")
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.json"
@@ -178,11 +180,16 @@ def train(args) -> Dict:
         if args.epochs is not None:
             config["recipe"]["epochs"] = args.epochs
     else:
-        recipe = make_recipe(args.dataset, args.recipe, epochs=args.epochs,
-                             batch_size=args.batch_size, seed=args.seed, dtype=args.dtype,
-                             # keep the float weights inside what the chip can hold (6 bit at
-                             # resolution 1/30: |w| <= 63/30 model units)
-                             weight_clip=BSS2_MAX_WEIGHT if args.backend == "bss2" else None)
+        # --set KEY=VALUE first; the dedicated flags (--epochs, ...) win where both are given
+        changes = parse_overrides(args.set or [])
+        flags = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                     dtype=args.dtype)
+        if args.backend == "bss2" and "weight_clip" not in changes:
+            # keep the float weights inside what the chip can hold (6 bit at resolution
+            # 1/30: |w| <= 63/30 model units)
+            flags["weight_clip"] = BSS2_MAX_WEIGHT
+        changes.update({k: v for k, v in flags.items() if v is not None})
+        recipe = make_recipe(args.dataset, args.recipe, **changes)
         config = {
             "dataset": args.dataset, "backend": args.backend, "device": args.device,
             "data_dir": str(args.data_dir) if args.data_dir else None, "pynn": args.pynn,
@@ -271,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--backend", choices=BACKENDS, default="software")
     p_train.add_argument("--epochs", type=int)
     p_train.add_argument("--batch-size", type=int)
-    p_train.add_argument("--seed", type=int, default=0)
+    p_train.add_argument("--seed", type=int, help="recipe seed (default 0)")
     p_train.add_argument("--device", default="cpu", help="cpu or cuda")
     p_train.add_argument("--data-dir", help="directory with the MNIST IDX files "
                          "(or set PYNN_TTFS_MNIST_DIR)")
@@ -290,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--train-size", type=int, help="use only the first N training samples")
     p_train.add_argument("--val-size", type=int)
     p_train.add_argument("--test-size", type=int)
+    p_train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                         help="change one recipe field, e.g. --set lr_schedule=cosine "
+                              "--set hidden=[246] (repeatable; see pynn_ttfs.training.Recipe)")
     p_train.add_argument("--no-plots", action="store_true")
     p_train.add_argument("--quiet", action="store_true", help="no progress bars")
     p_eval = sub.add_parser("evaluate", help="test accuracy of a trained run directory")

@@ -6,6 +6,7 @@ as in the reference; the trainer converts to and from PyNN units (ms, nA).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -107,6 +108,56 @@ class Recipe:
         if unknown:
             raise ValueError(f"unknown recipe fields {unknown}; known: {sorted(known)}")
         return cls(**values)
+
+
+def parse_overrides(assignments: Sequence[str]) -> Dict:
+    """Recipe changes from ``KEY=VALUE`` strings (the command line's ``--set``).
+
+    VALUE is read as JSON (``0.005``, ``[246]``, ``null``, ``true``) and otherwise taken as a
+    plain string (``lr_schedule=cosine``); an unknown KEY raises a ``ValueError`` that lists
+    the known ones. The values are checked when the recipe is built.
+    """
+    known = {f.name for f in dataclasses.fields(Recipe)}
+    defaults = Recipe()
+    overrides: Dict = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"recipe override must look like KEY=VALUE, got {assignment!r}")
+        if key not in known:
+            raise ValueError(f"unknown recipe field {key!r} in {assignment!r}; known: "
+                             f"{', '.join(sorted(known))}")
+        text = text.strip()
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = {"none": None, "None": None, "True": True, "False": False}.get(text, text)
+        overrides[key] = _coerce(key, value, getattr(defaults, key))
+    return overrides
+
+
+def _coerce(key: str, value, default):
+    """``value`` in the type of the field's default (ints become floats where a float is
+    expected); a value of the wrong kind raises a ``ValueError`` naming the field."""
+    if value is None or default is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, list):
+        ok = isinstance(value, list)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        kind = type(default).__name__
+        raise ValueError(f"recipe field {key!r} needs {'an' if kind == 'int' else 'a'} {kind} "
+                         f"(like {default!r}), got {value!r}")
+    return value
 
 
 def published_recipe(dataset: str, **overrides) -> Recipe:
