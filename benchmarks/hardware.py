@@ -9,10 +9,12 @@ spike jitter, threshold fixed-pattern spread, dead neurons) on chip seed 0.
 
 Also reported: emulated chip time per classification, the images/s that implies, spikes
 per classification, mean decision time (first output spike) and an energy estimate per
-classification = chip power x chip time per classification. The chip power is an
-ASSUMPTION passed with --chip-power-w (default 0.5 W, order of magnitude of a BSS-2 ASIC
-in operation; no published per-chip figure is in this project's reference notes); the
-published anchors (ttfs-reference.md section 4) are printed beside it.
+classification = power x chip time per classification, for the ASIC alone and for the whole
+system. The powers default to ChipConfig's sourced figures (0.696 W ASIC = 192 µJ / 276 µs
+and 5.6 W system, measured by Stradmann et al., IEEE OJCAS 2022, on the BrainScaleS-2
+mobile system in analog-inference mode; see backends/bss2/config.py) and can be changed
+with --chip-power-w / --system-power-w; the published anchors (ttfs-reference.md
+section 4) are printed beside it.
 
 Run short:  python benchmarks/hardware.py --short
 Full:       python benchmarks/hardware.py --seeds 0 1 2 3 4 --sw-epochs 300 --hil-epochs 20 --sweeps
@@ -44,6 +46,8 @@ PUBLISHED = {
     "speed": "paper: tens of thousands of images/s at a few µJ per image (chip); later demo: "
              "10000 MNIST test images in 1.09 s end to end (~9.2 k images/s)",
 }
+POWER_SOURCE = ("Stradmann et al., IEEE OJCAS 3, 252 (2022), BrainScaleS-2 mobile system: "
+                "192 µJ ASIC energy per 276 µs sample, 5.6 W system; analog-inference mode")
 TAU_SYN_MS = 6.0  # model tau_s = 6 ms -> 6 µs of chip time at 1000x (published)
 
 
@@ -176,7 +180,10 @@ def main(argv=None):
     parser.add_argument("--duplicate", type=int, default=5,
                         help="copies of each Yin-Yang input (the published chip runs duplicated inputs)")
     parser.add_argument("--trial-tau", type=float, default=30.0, help="trial duration in tau_s")
-    parser.add_argument("--chip-power-w", type=float, default=0.5, help="chip power (W) for the energy estimate")
+    parser.add_argument("--chip-power-w", type=float, default=ChipConfig.chip_power_w,
+                        help="ASIC power (W) for the energy estimate (default: Stradmann et al. 2022)")
+    parser.add_argument("--system-power-w", type=float, default=ChipConfig.system_power_w,
+                        help="whole-system power (W) for the energy estimate (default: Stradmann et al. 2022)")
     parser.add_argument("--select-on-val", action="store_true",
                         help="in-the-loop (and control): keep the epoch with the best validation accuracy")
     parser.add_argument("--control", action="store_true",
@@ -294,8 +301,11 @@ def chip_rows(per_chip, args):
             "images_per_second": 1e6 / chip_us,
             "decision_time_us": decision_tau * TAU_SYN_MS,
             "spikes_per_classification": float(np.mean([r["spikes_per_classification"] for r in trained_rows])),
-            "chip_power_w_assumed": args.chip_power_w,
+            "chip_power_w": args.chip_power_w,
+            "system_power_w": args.system_power_w,
+            "power_source": POWER_SOURCE,
             "energy_per_classification_uj": args.chip_power_w * chip_us,
+            "system_energy_per_classification_uj": args.system_power_w * chip_us,
         },
     }
 
@@ -317,7 +327,9 @@ def write_table(results, software_eval, args, out_dir):
         f"({args.trial_tau:g} tau_s of {TAU_SYN_MS:g} µs) -> {s['images_per_second']:.0f} images/s; "
         f"decision (first output spike) after {s['decision_time_us']:.1f} µs; "
         f"{s['spikes_per_classification']:.1f} spikes per classification; "
-        f"energy {s['energy_per_classification_uj']:.1f} µJ at an assumed {args.chip_power_w:g} W. "
+        f"energy {s['energy_per_classification_uj']:.0f} µJ for the ASIC at {args.chip_power_w:.3g} W, "
+        f"{s['system_energy_per_classification_uj']:.0f} µJ for the system at {args.system_power_w:g} W "
+        f"(powers: {POWER_SOURCE}). "
         f"Published: {PUBLISHED['speed']}.",
     ])
     (out_dir / "hardware.md").write_text(table + "\n")

@@ -142,6 +142,13 @@ def test_spike_times_on_the_8ns_clock_and_chip_time_reported():
     assert info["spikes_per_trial"] == pytest.approx(info["lif_spikes"] / 60)
     slow = BSS2Substrate(ideal=True, overhead_per_trial_us=10.0).run(g, trials)
     assert slow.info["chip_time_s"] == pytest.approx(60 * 40e-6)
+    # energy = power x chip time; default power from Stradmann et al. 2022 (192 µJ / 276 µs)
+    assert info["chip_energy_per_trial_uj"] == pytest.approx(192 / 276 * 30.0)
+    assert info["system_energy_per_trial_uj"] == pytest.approx(5.6 * 30.0)
+    custom = BSS2Substrate(ideal=True, chip_power_w=0.1).run(g, trials)
+    assert custom.info["chip_energy_per_trial_uj"] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="chip_power_w"):
+        BSS2Substrate(ideal=True, chip_power_w=-1.0)
 
 
 def test_noise_is_seeded_and_switchable():

@@ -18,6 +18,12 @@ Sources: ../shared/docs/ttfs-reference.md section 5 (published chip facts: 1000x
 8 ns, 256/256 limits, 6-bit weights, calibratable ranges, post-calibration residuals from
 the authors' hardware-aware simulation: threshold offset +0.13 and sigma 0.08 at threshold
 2.6 -> +5.0 % and 3.1 %; trial-to-trial threshold sigma 0.04 -> 1.5 %; jitter 0.01 tau_s).
+Chip power: 0.696 W = 192 µJ / 276 µs, the ASIC energy and the classification time per
+sample that Stradmann et al. measured on the BrainScaleS-2 mobile system ("Demonstrating
+analog inference on the BrainScaleS-2 mobile system", IEEE Open Journal of Circuits and
+Systems 3, 252-262 (2022), doi:10.1109/OJCAS.2022.3208413; the whole system drew 5.6 W).
+That ASIC ran in its analog matrix-multiplication mode, not in spiking mode, so the figure
+is the chip's measured power in operation, not a measurement of TTFS inference.
 Uncalibrated spreads, the per-synapse gain spread and the overheads are ASSUMPTIONS
 (stated as such below); change them through ``ChipConfig``.
 """
@@ -47,6 +53,11 @@ class ChipConfig:
     #: i.e. the reported time is the analog network's time only
     overhead_per_trial_us: float = 0.0
     overhead_per_run_us: float = 0.0
+    #: ASIC power in operation (W) for the energy estimate = power x chip time; source in
+    #: the module docstring (Stradmann et al. 2022: 192 µJ per 276 µs sample)
+    chip_power_w: float = 0.192e-3 / 276e-6
+    #: the whole system's power (W) in the same measurement (FPGA, board, ASIC)
+    system_power_w: float = 5.6
     # --- trial-to-trial noise (published magnitudes) ---
     noise: bool = True
     threshold_noise: float = 0.04 / 2.6  # relative sigma per (trial, neuron)
@@ -81,6 +92,7 @@ class ChipConfig:
                 f"ChipConfig.weight_resolution must be > 0 or None (infinite), got {self.weight_resolution}"
             )
         non_negative = ("time_resolution_us", "overhead_per_trial_us", "overhead_per_run_us",
+                        "chip_power_w", "system_power_w",
                         "threshold_noise", "spike_jitter_tau_s", "threshold_spread", "leak_spread",
                         "tau_mem_spread", "tau_syn_spread", "column_gain_spread", "synapse_gain_spread",
                         "dc_gain_spread", "calibrated_threshold_spread", "calibrated_tau_spread")

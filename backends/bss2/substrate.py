@@ -72,6 +72,7 @@ class BSS2Substrate(SoftwareSubstrate):
         spike_jitter_tau_s: Optional[float] = None,
         dead_fraction: Optional[float] = None,
         overhead_per_trial_us: Optional[float] = None,
+        chip_power_w: Optional[float] = None,
         device: str = "cpu",
         dtype="float64",
     ):
@@ -79,7 +80,7 @@ class BSS2Substrate(SoftwareSubstrate):
         base = chip_config if chip_config is not None else (ChipConfig.ideal() if ideal else None)
         changes = dict(noise=noise, time_resolution_us=time_resolution_us, threshold_noise=threshold_noise,
                        spike_jitter_tau_s=spike_jitter_tau_s, dead_fraction=dead_fraction,
-                       overhead_per_trial_us=overhead_per_trial_us)
+                       overhead_per_trial_us=overhead_per_trial_us, chip_power_w=chip_power_w)
         self.config = make_config(base, **changes)
         if weight_resolution != "default":  # None means infinite resolution, so not a "keep" marker
             self.config = self.config.replace(weight_resolution=weight_resolution)
@@ -308,4 +309,7 @@ class BSS2Substrate(SoftwareSubstrate):
             "chip_time_s": total_us * 1e-6,
             "emulated_wall_time_s": total_us * 1e-6,
             "total_chip_time_s": self.total_chip_time_s,
+            # energy = power x chip time (ChipConfig.chip_power_w / system_power_w, sourced)
+            "chip_energy_per_trial_uj": self.config.chip_power_w * (trial_us + self.config.overhead_per_trial_us),
+            "system_energy_per_trial_uj": self.config.system_power_w * (trial_us + self.config.overhead_per_trial_us),
         }
