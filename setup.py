@@ -26,6 +26,7 @@ setup(
         "lazyarray",
         "numpy",
         "torch==2.13.0",
+        "numba>=0.60",
         "tqdm",
         "matplotlib",
     ],

@@ -1,15 +1,16 @@
 """The fast exact engine (pynn_ttfs/engine/fast.py) against the reference solver.
 
-Both of its paths are checked: the dense path for small layers and the windowed path
-(probe windows, matrix products, local closed form), forced by setting
-DENSE_MAX_PRODUCT = 0; the windowed backward with and without the forward's cached
-boundary states.
+Every path is checked: the dense path for small layers, with the fused CPU loops
+(``cpu_kernels``, numba) and with tensor operations (as on a GPU); the windowed path (probe
+windows, matrix products, local closed form), forced by setting DENSE_MAX_PRODUCT = 0; the
+windowed backward with and without the forward's cached boundary states.
 """
 import math
 
 import pytest
 import torch
 
+import pynn_ttfs.engine.cpu_kernels as cpu_kernels
 import pynn_ttfs.engine.fast as fast
 from pynn_ttfs.engine import first_spike_times
 from pynn_ttfs.engine.first_spike import (
@@ -21,8 +22,14 @@ from pynn_ttfs.engine.first_spike import (
 from pynn_ttfs.engine.neuron import layer_parameters
 
 
-@pytest.fixture(params=["dense", "windowed", "windowed-nocache"])
+@pytest.fixture(params=["dense-loops", "dense-tensors", "windowed", "windowed-nocache"])
 def path(request, monkeypatch):
+    if request.param == "dense-loops":
+        # numba is a dependency: its absence is a failure here, not a skip
+        assert cpu_kernels.COMPILED, "numba is not installed: the fused CPU loops are missing"
+        monkeypatch.setattr(cpu_kernels, "AVAILABLE", True)
+    else:
+        monkeypatch.setattr(cpu_kernels, "AVAILABLE", False)
     if request.param.startswith("windowed"):
         monkeypatch.setattr(fast, "DENSE_MAX_PRODUCT", 0)
     if request.param.endswith("nocache"):
@@ -244,3 +251,42 @@ def test_cuda_matches_cpu_reference(path, ratio):
                                          cuda_params, grad.cuda())
     assert (ref_x - gpu_x.cpu()).abs().max() <= 1e-9 * (1 + ref_x.abs().max())
     assert (ref_w - gpu_w.cpu()).abs().max() <= 1e-9 * (1 + ref_w.abs().max())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_fused_cpu_loops_equal_the_tensor_dense_path(ratio, dtype):
+    """The numba loops and the tensor path: same spikes, same times and gradients to
+    rounding, the same (sample, neuron) pairs dropped by the weight-gradient cut-off."""
+    assert cpu_kernels.COMPILED
+    times, weights = random_layer(11, 150, 7, 40, ties=True, dtype=dtype)
+    c = torch.full((40,), 1.0, dtype=dtype)
+    loops = fast._solve_dense_cpu(times, weights, c, ratio)
+    tensors = fast._solve_dense(times, fast._with_zero_row(weights), c, ratio)
+    assert torch.equal(torch.isinf(loops), torch.isinf(tensors)) and torch.isfinite(loops).any()
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    finite = torch.isfinite(loops)
+    assert torch.allclose(loops[finite], tensors[finite], atol=tol, rtol=0)
+    grad = torch.randn(tensors.shape, generator=torch.Generator().manual_seed(2), dtype=dtype)
+    for cutoff in (None, 0.2):
+        stats_loops, stats_tensors = {}, {}
+        gx_l, gw_l = fast._gradients_dense_cpu(times, weights, tensors, grad, c, ratio, True, True,
+                                               cutoff, stats_loops)
+        gx_t, gw_t = fast._gradients_dense(times, weights, tensors, grad, c, ratio, True, True,
+                                           cutoff, stats_tensors)
+        assert stats_loops == stats_tensors
+        if cutoff is not None:
+            assert stats_loops["n_cut"] > 0
+        scale = 1e-11 if dtype == torch.float64 else 1e-4
+        assert torch.allclose(gx_l, gx_t, atol=scale * (1 + gx_t.abs().max()), rtol=0)
+        assert torch.allclose(gw_l, gw_t, atol=scale * (1 + gw_t.abs().max()), rtol=0)
+
+
+def test_fused_cpu_loops_can_be_switched_off_by_environment():
+    import subprocess
+    import sys
+    code = "import pynn_ttfs.engine.cpu_kernels as k; print(k.AVAILABLE, k.COMPILED)"
+    env = dict(__import__("os").environ, PYNN_TTFS_NUMBA="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]

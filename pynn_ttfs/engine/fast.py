@@ -53,6 +53,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
+from . import cpu_kernels
 from .lambertw import _branch_point_series, _distance_from_branch_point, _halley
 from .neuron import LayerParameters
 
@@ -424,17 +425,24 @@ def _solve_rows(x, weights, weights_ext, positive_weights, c, ratio):
     return out.reshape(B, m), windows, (features, s0, s1)
 
 
-def _groups(params: LayerParameters) -> Optional[List[Tuple[torch.Tensor, float, float]]]:
-    """Columns sharing (tau_syn, ratio): [(columns, tau_syn, ratio)]; None when the layer
-    does not suit the fast solver (more than MAX_GROUPS groups, or a ratio other than 1, 2)."""
-    pairs = torch.stack([params.tau_syn, params.ratio], dim=1)
-    unique = torch.unique(pairs, dim=0)
+def _groups(params: LayerParameters) -> Optional[List[Tuple[Optional[torch.Tensor], float, float]]]:
+    """Columns sharing (tau_syn, ratio): [(columns, tau_syn, ratio)], columns None when the
+    group is the whole layer; None when the layer does not suit the fast solver (more than
+    MAX_GROUPS groups, or a ratio other than 1, 2)."""
+    tau_syn, ratio = params.tau_syn, params.ratio
+    if tau_syn.numel() == 0:
+        return []
+    # the common case, one (tau_syn, ratio) for the whole layer, without torch.unique
+    if bool(((tau_syn == tau_syn[0]) & (ratio == ratio[0])).all()):
+        r = float(ratio[0])
+        return [(None, float(tau_syn[0]), r)] if r in (1.0, 2.0) else None
+    unique = torch.unique(torch.stack([tau_syn, ratio], dim=1), dim=0)
     if unique.shape[0] > MAX_GROUPS or any(r not in (1.0, 2.0) for r in unique[:, 1].tolist()):
         return None
     groups = []
-    for tau, ratio in unique.tolist():
-        columns = torch.nonzero((params.tau_syn == tau) & (params.ratio == ratio)).flatten()
-        groups.append((columns, tau, ratio))
+    for tau, r in unique.tolist():
+        columns = torch.nonzero((tau_syn == tau) & (ratio == r)).flatten()
+        groups.append((columns, tau, r))
     return groups
 
 
@@ -449,6 +457,8 @@ def _row_chunks(x: torch.Tensor, m: int):
 
 def _state_key(tau, ratio, columns) -> tuple:
     """Identifies one (tau_syn, ratio) column group of a layer in a solver state."""
+    if columns is None:
+        return (float(tau), float(ratio), "all")
     return (float(tau), float(ratio), columns.numel(), int(columns[0]) if columns.numel() else -1)
 
 
@@ -473,22 +483,28 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor, params: LayerPa
         x_all = input_times.detach()
         w_all = weights.detach()
         for columns, tau, ratio in groups:
-            w = w_all if columns.numel() == w_all.shape[1] else w_all[:, columns]
-            w = w.contiguous()
+            whole = columns is None
+            w = (w_all if whole else w_all[:, columns]).contiguous()
+            c = params.threshold if whole else params.threshold[columns]
+            x = x_all / tau if tau != 1.0 else x_all
+            if n * w.shape[1] <= DENSE_MAX_PRODUCT:
+                t = _dense_times(x, w, c, ratio)
+                t = t * tau if tau != 1.0 else t
+                if whole:
+                    return t, kept
+                out[:, columns] = t
+                continue
             w_ext = _with_zero_row(w)
             w_pos = torch.clamp(w, min=0.0)
-            c = params.threshold[columns]
-            x = x_all / tau
-            if n * w.shape[1] <= DENSE_MAX_PRODUCT:
-                for rows in _row_chunks(x, w.shape[1]):
-                    out[rows, columns] = _solve_dense(x[rows], w_ext, c, ratio) * tau
-                continue
             # keep the boundary states for a backward pass, if one can follow
             keep = keep_state
             states, kept_bytes = [], 0
             for rows in _row_chunks(x, w.shape[1]):
                 t, windows, (features, s0, s1) = _solve_rows(x[rows], w, w_ext, w_pos, c, ratio)
-                out[rows, columns] = t * tau
+                if whole:
+                    out[rows] = t * tau
+                else:
+                    out[rows, columns] = t * tau
                 kept_bytes += (2 * (s0.numel() + features[0].numel()) * s0.element_size()
                                + windows.u.numel() * 40)
                 keep = keep and kept_bytes <= STATE_CACHE_MAX_BYTES
@@ -502,6 +518,49 @@ def solve_fast(input_times: torch.Tensor, weights: torch.Tensor, params: LayerPa
 #: layers with n_pre * n_post up to this use the dense path (every sub-interval of every
 #: (sample, neuron) at once): for them the window machinery costs more than it saves
 DENSE_MAX_PRODUCT = 2048
+
+
+def _use_cpu_kernels(x: torch.Tensor) -> bool:
+    return cpu_kernels.AVAILABLE and x.device.type == "cpu"
+
+
+def _check_spread(spread: float, dtype: torch.dtype) -> None:
+    limit = math.log(torch.finfo(dtype).max) - 20.0
+    if spread > limit:
+        raise ValueError(
+            f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
+            f"{limit:.0f} tau_syn that {dtype} exponentials can represent; use float64 "
+            "or shorten the trial"
+        )
+
+
+def _dense_times(x, weights, c, ratio):
+    """Small layer, one group, tau_syn units: first-spike times (B, m), by the fused CPU
+    loops where they apply, else by the tensor path in memory-bounded chunks."""
+    if _use_cpu_kernels(x):
+        return _solve_dense_cpu(x, weights, c, ratio)
+    weights_ext = _with_zero_row(weights)
+    chunks = _row_chunks(x, weights.shape[1])
+    if len(chunks) == 1:
+        return _solve_dense(x, weights_ext, c, ratio)
+    return torch.cat([_solve_dense(x[rows], weights_ext, c, ratio) for rows in chunks], dim=0)
+
+
+def _solve_dense_cpu(x, weights, c, ratio):
+    """:func:`_solve_dense` with the interval search in ``cpu_kernels`` (float64 sums) and
+    the closed form here."""
+    dtype = x.dtype
+    eps = torch.finfo(dtype).eps
+    cpu_kernels.use_threads(torch.get_num_threads())
+    reach = (c * (1.0 - 16.0 * eps)).double().numpy()
+    found, a, b, lo, hi, reference, spread = cpu_kernels.crossing_intervals(
+        x.double().numpy(), weights.double().numpy(), ratio, reach)
+    if spread.size:
+        _check_spread(float(spread.max()), dtype)
+    a, b, lo, hi, reference = (torch.from_numpy(v).to(dtype) for v in (a, b, lo, hi, reference))
+    t = _closed_form(a, b, lo, hi, c, ratio)
+    return torch.where(torch.from_numpy(found), t + reference.unsqueeze(1),
+                       torch.full_like(t, math.inf))
 
 
 def _solve_dense(x, weights_ext, c, ratio):
@@ -519,14 +578,7 @@ def _solve_dense(x, weights_ext, c, ratio):
     n_finite = finite.sum(dim=1, keepdim=True)
     reference = torch.where(n_finite > 0, xs[:, :1], torch.zeros_like(xs[:, :1]))
     last = torch.gather(xs, 1, (n_finite - 1).clamp(min=0))
-    spread = float((torch.where(n_finite > 0, last, reference) - reference).max())
-    limit = math.log(torch.finfo(dtype).max) - 20.0
-    if spread > limit:
-        raise ValueError(
-            f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
-            f"{limit:.0f} tau_syn that {dtype} exponentials can represent; use float64 "
-            "or shorten the trial"
-        )
+    _check_spread(float((torch.where(n_finite > 0, last, reference) - reference).max()), dtype)
     # silent inputs: the zero weight row, and a time equal to the last finite input so
     # that their (empty) sub-intervals sit at a finite place
     dx = torch.where(finite, xs, torch.where(n_finite > 0, last, reference)) - reference
@@ -591,8 +643,24 @@ def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight, c
     grad_w = None
     if need_weight:
         q_w = _weight_scale(q, lambda: (kernel * causal).amax(dim=1), cutoff, stats)
-        grad_w = -torch.einsum("bim,bm->im", kernel, q_w)
+        # a product and a sum over the batch: CPU bmm/einsum loops over small batches
+        grad_w = -(kernel * q_w.unsqueeze(1)).sum(dim=0)
     return grad_x, grad_w
+
+
+def _gradients_dense_cpu(x, weights, T, grad_T, c, ratio, need_input, need_weight, cutoff=None,
+                         stats=None):
+    """:func:`_gradients_dense` by the fused loops of ``cpu_kernels`` (float64 inside)."""
+    dtype = x.dtype
+    cpu_kernels.use_threads(torch.get_num_threads())
+    floor = (math.sqrt(torch.finfo(dtype).eps) * c).double().numpy()
+    gx, gw, dropped = cpu_kernels.dense_gradients(
+        x.double().numpy(), weights.double().numpy(), T.double().numpy(),
+        grad_T.double().numpy(), floor, ratio, cutoff, need_input, need_weight)
+    if stats is not None and cutoff is not None:
+        stats["n_cut"] = stats.get("n_cut", 0) + int(dropped.sum())
+    return (torch.from_numpy(gx).to(dtype) if gx is not None else None,
+            torch.from_numpy(gw).to(dtype) if gw is not None else None)
 
 
 def _weight_scale(q, largest_kernel, cutoff, stats):
@@ -752,12 +820,12 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
         x_all = input_times.detach()
         w_all = weights.detach()
         for columns, tau, ratio in groups:
-            whole = columns.numel() == w_all.shape[1]
+            whole = columns is None
             w = (w_all if whole else w_all[:, columns]).contiguous()
-            w_ext = _with_zero_row(w)
-            c = params.threshold[columns]
-            x = x_all / tau
-            T = (output_times if whole else output_times[:, columns]) / tau
+            c = params.threshold if whole else params.threshold[columns]
+            x = x_all / tau if tau != 1.0 else x_all
+            T = output_times if whole else output_times[:, columns]
+            T = T / tau if tau != 1.0 else T
             # dL/dw = tau * (tau_syn-unit gradient): compare the latter with cutoff / tau
             cutoff = None if weight_grad_cutoff is None else weight_grad_cutoff / float(tau)
             g = grad_output if whole else grad_output[:, columns]
@@ -768,6 +836,21 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
                 cached = solver_state.get(_state_key(tau, ratio, columns))
                 if cached is not None and len(cached) != len(chunks):
                     cached = None
+            if dense and _use_cpu_kernels(x):
+                gx, gw = _gradients_dense_cpu(x, w, T, g, c, ratio, need_input_grad,
+                                              need_weight_grad, cutoff, stats)
+                if whole:
+                    return gx, (gw * tau if tau != 1.0 and gw is not None else gw)
+                if need_input_grad:
+                    grad_input += gx
+                if need_weight_grad:
+                    grad_weights[:, columns] += gw * tau
+                continue
+            if dense and whole and len(chunks) == 1:  # small layer, one chunk: no copies
+                gx, gw = _gradients_dense(x, w, T, g, c, ratio, need_input_grad,
+                                          need_weight_grad, cutoff, stats)
+                return gx, (gw * tau if tau != 1.0 and gw is not None else gw)
+            w_ext = _with_zero_row(w)
             for i, rows in enumerate(chunks):
                 if dense:
                     gx, gw = _gradients_dense(x[rows], w, T[rows], g[rows], c, ratio,

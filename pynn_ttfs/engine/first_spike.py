@@ -73,11 +73,12 @@ def check_layer_inputs(input_times: torch.Tensor, weights: torch.Tensor) -> None
             f"input_times ({input_times.device}) and weights ({weights.device}) must be on "
             "the same device"
         )
-    if torch.isnan(input_times).any():
-        raise ValueError("input_times contains NaN; use +inf for inputs that do not spike")
-    if (input_times == -math.inf).any():
+    # one reduction each in the common case (NaN > -inf is False); the message says which
+    if not bool((input_times > -math.inf).all()):
+        if torch.isnan(input_times).any():
+            raise ValueError("input_times contains NaN; use +inf for inputs that do not spike")
         raise ValueError("input_times contains -inf; spike times must be finite or +inf")
-    if not torch.isfinite(weights).all():
+    if not bool(torch.isfinite(weights).all()):
         raise ValueError("weights must be finite (got NaN or inf)")
 
 

@@ -16,6 +16,7 @@ threshold share one current unit.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Union
 
@@ -72,6 +73,11 @@ def layer_parameters(
     threshold current (threshold not above rest), or a tau_mem/tau_syn ratio other than
     1 or 2 (unless ``allow_any_ratio``, used by numerical solvers and gradient evaluation).
     """
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool)
+           for v in (tau_syn, tau_mem, threshold)):
+        # plain numbers (the common case): checked in Python, no tensor round trips
+        return _scalar_layer_parameters(float(tau_syn), float(tau_mem), float(threshold),
+                                        n_post, like, allow_any_ratio)
     tau_syn_t = _as_neuron_tensor(tau_syn, "tau_syn", n_post, like)
     tau_mem_t = _as_neuron_tensor(tau_mem, "tau_mem", n_post, like)
     threshold_t = _as_neuron_tensor(threshold, "threshold", n_post, like)
@@ -99,6 +105,38 @@ def layer_parameters(
     if allow_any_ratio:
         snapped = torch.where(torch.isnan(snapped), ratio, snapped)
     return LayerParameters(tau_syn_t, tau_mem_t, threshold_t, snapped.to(like.dtype))
+
+
+def _scalar_layer_parameters(tau_syn: float, tau_mem: float, threshold: float, n_post: int,
+                             like: torch.Tensor, allow_any_ratio: bool) -> LayerParameters:
+    """:func:`layer_parameters` for plain numbers: the same checks and messages."""
+    for name, value in (("tau_syn", tau_syn), ("tau_mem", tau_mem), ("threshold", threshold)):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got NaN or inf")
+    if tau_syn <= 0:
+        raise ValueError(f"tau_syn must be > 0, got min {tau_syn}")
+    if tau_mem <= 0:
+        raise ValueError(f"tau_mem must be > 0, got min {tau_mem}")
+    if threshold <= 0:
+        raise ValueError(
+            "threshold (c = g_L * (v_thresh - v_rest)) must be > 0, i.e. the threshold must lie "
+            f"above the resting potential; got min {threshold}"
+        )
+    ratio = tau_mem / tau_syn
+    snapped = next((r for r in SUPPORTED_RATIOS if abs(ratio - r) <= _RATIO_RTOL * r), None)
+    if snapped is None:
+        if not allow_any_ratio:
+            raise ValueError(
+                f"tau_mem / tau_syn = {ratio:.6g} is not supported: the closed-form first-spike "
+                f"time exists for tau_mem == tau_syn (ratio 1, Lambert W) and tau_mem == 2 * "
+                f"tau_syn (ratio 2)"
+            )
+        snapped = ratio
+
+    def full(value: float) -> torch.Tensor:
+        return torch.full((n_post,), value, dtype=like.dtype, device=like.device)
+
+    return LayerParameters(full(tau_syn), full(tau_mem), full(threshold), full(snapped))
 
 
 def psp_kernel(s: torch.Tensor, tau_syn: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
