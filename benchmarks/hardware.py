@@ -176,6 +176,8 @@ def main(argv=None):
                         help="|w| limit during software training (the chip's range); 0 = none")
     parser.add_argument("--hil-epochs", type=int, default=20, help="in-the-loop epochs per chip")
     parser.add_argument("--hil-lr", type=float, default=0.002, help="in-the-loop learning rate")
+    parser.add_argument("--hil-schedule", choices=["constant", "cosine"], default="constant",
+                        help="in-the-loop learning rate: constant, or cosine decay to 0 over --hil-epochs")
     parser.add_argument("--train-subset", type=int, default=0, help="in-the-loop training samples (0 = all)")
     parser.add_argument("--duplicate", type=int, default=5,
                         help="copies of each Yin-Yang input (the published chip runs duplicated inputs)")
@@ -229,7 +231,11 @@ def main(argv=None):
     log(f"software test accuracy {software_eval['accuracy']:.4f}")
     torch.save(software.model.state_dict(), out_dir / "software_model.pt")
 
-    hil_recipe = recipe.replace(lr=args.hil_lr, lr_step=10 ** 6)
+    if args.hil_schedule == "cosine":  # decays over the in-the-loop epochs, to 0 at the last
+        hil_recipe = recipe.replace(lr=args.hil_lr, lr_schedule="cosine", lr_min=0.0,
+                                    epochs=max(args.hil_epochs, 1))
+    else:
+        hil_recipe = recipe.replace(lr=args.hil_lr, lr_step=10 ** 6)
     per_chip = []
     for seed in ([] if args.no_chips else args.seeds):
         deployed, trained, seconds = in_the_loop(
@@ -319,7 +325,8 @@ def write_table(results, software_eval, args, out_dir):
         "|---|---|",
         f"| software (engine, exact) | {100 * software_eval['accuracy']:.1f} % (one network) |",
         f"| software-trained, deployed to chip | {100 * d['mean']:.1f} ± {100 * d['std']:.1f} % |",
-        f"| in-the-loop on chip ({args.hil_epochs} epochs from the software network) | "
+        f"| in-the-loop on chip ({args.hil_epochs} epochs from the software network, lr {args.hil_lr:g} "
+        f"{args.hil_schedule}) | "
         f"{100 * h['mean']:.1f} ± {100 * h['std']:.1f} % |",
         f"| published BSS-2 (paper) | {PUBLISHED['yinyang_hardware_accuracy']} |",
         "",

@@ -41,16 +41,35 @@ COMPILED = numba is not None
 AVAILABLE = COMPILED and os.environ.get("PYNN_TTFS_NUMBA", "1") != "0"
 
 
+if COMPILED and "NUMBA_THREADING_LAYER" not in os.environ:
+    # numba's own thread pool: OpenMP's spinning workers slow every process down by an
+    # order of magnitude when the cores are shared (several trainings on one machine)
+    numba.config.THREADING_LAYER = "workqueue"
+
+_threads = 1
+
+
 def use_threads(count: int) -> None:
     """Run the loops on at most ``count`` threads (torch's setting, so that
-    ``torch.set_num_threads(1)`` holds for these loops too)."""
+    ``torch.set_num_threads(1)`` holds for these loops too); 1 = no thread pool at all."""
+    global _threads
     if COMPILED:
-        numba.set_num_threads(max(1, min(int(count), numba.config.NUMBA_NUM_THREADS)))
+        _threads = max(1, min(int(count), numba.config.NUMBA_NUM_THREADS))
+        if _threads > 1:
+            numba.set_num_threads(_threads)
+
+
+def _compiled(function):
+    """(serial, parallel) compilations of one loop nest (prange = range in the serial one)."""
+    return njit(cache=True)(function), njit(parallel=True, cache=True)(function)
+
+
+def _pick(variants):
+    return variants[1] if _threads > 1 else variants[0]
 
 
 if COMPILED:
 
-    @njit(parallel=True, cache=True)
     def _crossing_intervals(x, weights_t, ratio, threshold_reach, found, a, b, lo, hi, reference,
                             spread):
         batch, n = x.shape
@@ -118,7 +137,6 @@ if COMPILED:
                         hi[s, j] = stop
                         break
 
-    @njit(parallel=True, cache=True)
     def _gradients(x, weights_t, T, grad_T, floor, ratio, cutoff, need_input, need_weight,
                    n_chunks, grad_x, grad_w_parts, dropped):
         batch, n = x.shape
@@ -167,6 +185,11 @@ if COMPILED:
                             grad_w[j, order[k]] -= kernel[k] * q
 
 
+if COMPILED:
+    _crossing_intervals_variants = _compiled(_crossing_intervals)
+    _gradients_variants = _compiled(_gradients)
+
+
 def crossing_intervals(x: np.ndarray, weights: np.ndarray, ratio: float,
                        threshold_reach: np.ndarray):
     """For every (sample, neuron): does the membrane reach ``threshold_reach`` (the
@@ -183,10 +206,10 @@ def crossing_intervals(x: np.ndarray, weights: np.ndarray, ratio: float,
     lo, hi = np.zeros((batch, m)), np.zeros((batch, m))
     reference, spread = np.zeros(batch), np.zeros(batch)
     # weights as (n_post, n_pre) rows: a neuron's loop reads one contiguous row
-    _crossing_intervals(np.ascontiguousarray(x, np.float64),
-                        np.ascontiguousarray(np.asarray(weights, np.float64).T), float(ratio),
-                        np.ascontiguousarray(threshold_reach, np.float64),
-                        found, a, b, lo, hi, reference, spread)
+    _pick(_crossing_intervals_variants)(
+        np.ascontiguousarray(x, np.float64), np.ascontiguousarray(np.asarray(weights, np.float64).T),
+        float(ratio), np.ascontiguousarray(threshold_reach, np.float64),
+        found, a, b, lo, hi, reference, spread)
     return found, a, b, lo, hi, reference, spread
 
 
@@ -199,12 +222,12 @@ def dense_gradients(x: np.ndarray, weights: np.ndarray, T: np.ndarray, grad_T: n
     None."""
     batch, n = x.shape
     m = weights.shape[1]
-    n_chunks = max(1, min(batch, numba.get_num_threads()))
+    n_chunks = max(1, min(batch, _threads))
     grad_x = np.zeros((batch, n))
     # (n_post, n_pre) layout, as the weights: a neuron's loop touches one contiguous row
     grad_w_parts = np.zeros((n_chunks, m, n) if need_weight else (n_chunks, 1, 1))
     dropped = np.zeros((batch, m), dtype=np.bool_)
-    _gradients(x, np.ascontiguousarray(weights.T), T, grad_T, floor, float(ratio), -1.0 if cutoff is None else float(cutoff),
+    _pick(_gradients_variants)(x, np.ascontiguousarray(weights.T), T, grad_T, floor, float(ratio), -1.0 if cutoff is None else float(cutoff),
                need_input, need_weight, n_chunks, grad_x, grad_w_parts, dropped)
     grad_w = grad_w_parts.sum(axis=0).T if need_weight else None
     return (grad_x if need_input else None), grad_w, dropped
