@@ -42,8 +42,8 @@ AVAILABLE = COMPILED and os.environ.get("PYNN_TTFS_NUMBA", "1") != "0"
 
 
 if COMPILED and "NUMBA_THREADING_LAYER" not in os.environ:
-    # numba's own thread pool: OpenMP's spinning workers slow every process down by an
-    # order of magnitude when the cores are shared (several trainings on one machine)
+    # numba's own thread pool: with OpenMP's spinning workers, runs sharing the cores
+    # (several trainings on one machine) were several times slower (measured 6x per epoch)
     numba.config.THREADING_LAYER = "workqueue"
 
 _threads = 1
