@@ -37,7 +37,7 @@ from pynn_ttfs.backends.bss2 import ChipConfig
 from pynn_ttfs.training.datasets import Dataset, Split, load_yinyang
 from pynn_ttfs.training.model import TTFSModel
 from pynn_ttfs.training.pynn_loop import PyNNForward, PyNNNetwork, build_network
-from pynn_ttfs.training.recipe import published_recipe
+from pynn_ttfs.training.recipe import improved_recipe, parse_overrides, published_recipe
 from pynn_ttfs.training.trainer import Trainer
 
 PUBLISHED = {
@@ -92,9 +92,11 @@ def evaluate(trainer: Trainer, split, forward) -> dict:
 def train_software(recipe, data, epochs, log_every=25):
     trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
     for epoch in range(epochs):
-        metrics = trainer.train_epoch(data.train)
+        metrics = trainer.train_epoch(data.train, val_split=data.val if recipe.select_best_val else None)
         if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
             log(f"software epoch {epoch + 1}/{epochs}: train acc {metrics.train_accuracy:.3f}")
+    if recipe.select_best_val and epochs:  # the weights of the best validation epoch
+        log(f"software: keeping epoch {trainer.use_best_weights()} (best validation accuracy)")
     return trainer
 
 
@@ -112,7 +114,8 @@ def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset,
     for epoch in range(epochs):
         metrics = trainer.train_epoch(train)
         message = (f"{label} chip {chip_seed} in-the-loop epoch {epoch + 1}/{epochs}: train acc "
-                   f"{metrics.train_accuracy:.3f} ({metrics.seconds:.1f} s)")
+                   f"{metrics.train_accuracy:.3f} ({metrics.seconds:.1f} s, {metrics.bumped_batches} "
+                   f"bumped batches)")
         if select_on_val:  # keep the weights with the best validation accuracy (on the chip)
             val = trainer.evaluate(data.val).accuracy
             message += f", val acc {val:.3f}"
@@ -172,10 +175,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="chip seeds")
     parser.add_argument("--sw-epochs", type=int, default=300, help="software training epochs")
+    parser.add_argument("--sw-recipe", choices=["published", "improved"], default="published",
+                        help="recipe of the software network (and, with it, of the in-the-loop steps)")
     parser.add_argument("--sw-weight-clip", type=float, default=2.1,
                         help="|w| limit during software training (the chip's range); 0 = none")
     parser.add_argument("--hil-epochs", type=int, default=20, help="in-the-loop epochs per chip")
     parser.add_argument("--hil-lr", type=float, default=0.002, help="in-the-loop learning rate")
+    parser.add_argument("--hil-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a field of the in-the-loop recipe (repeatable), e.g. bump_skips_step=false")
     parser.add_argument("--hil-schedule", choices=["constant", "cosine"], default="constant",
                         help="in-the-loop learning rate: constant, or cosine decay to 0 over --hil-epochs")
     parser.add_argument("--train-subset", type=int, default=0, help="in-the-loop training samples (0 = all)")
@@ -212,12 +219,12 @@ def main(argv=None):
     trial_duration = args.trial_tau * TAU_SYN_MS
     chip_config = ChipConfig(trial_duration_tau_s=args.trial_tau)
     clip = args.sw_weight_clip if args.sw_weight_clip > 0 else None
-    base = published_recipe("yinyang")
+    base = improved_recipe("yinyang") if args.sw_recipe == "improved" else published_recipe("yinyang")
     k = args.duplicate  # the k copies of an input together start like one published input
     recipe = base.replace(epochs=args.sw_epochs, weight_clip=clip,
                           weight_mean=[base.weight_mean[0] / k, base.weight_mean[1]],
                           weight_std=[base.weight_std[0] / math.sqrt(k), base.weight_std[1]])
-    log(f"software training: {args.sw_epochs} epochs (weight clip {clip})")
+    log(f"software training: {args.sw_epochs} epochs, {args.sw_recipe} recipe (weight clip {clip})")
     start = time.perf_counter()
     saved = out_dir / "software_model.pt"
     if args.reuse_software and saved.exists():
@@ -236,6 +243,8 @@ def main(argv=None):
                                     epochs=max(args.hil_epochs, 1))
     else:
         hil_recipe = recipe.replace(lr=args.hil_lr, lr_step=10 ** 6)
+    if args.hil_set:
+        hil_recipe = hil_recipe.replace(**parse_overrides(args.hil_set))
     per_chip = []
     for seed in ([] if args.no_chips else args.seeds):
         deployed, trained, seconds = in_the_loop(

@@ -290,3 +290,21 @@ def test_fused_cpu_loops_can_be_switched_off_by_environment():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_fused_cpu_loops_in_memory_bounded_chunks(monkeypatch):
+    """A batch split into several chunks gives the same times and gradients as one call."""
+    monkeypatch.setattr(cpu_kernels, "AVAILABLE", True)
+    times, weights = random_layer(5, 90, 12, 30)
+    weights.requires_grad_(True)
+    times.requires_grad_(True)
+    whole = first_spike_times(times, weights)
+    g_times, g_weights = torch.autograd.grad(torch.nan_to_num(whole, posinf=0.0).sum(),
+                                             [times, weights])
+    monkeypatch.setattr(fast, "LOOP_CHUNK_BYTES", 8 * (12 + 6 * 30) * 7)  # 7 samples per chunk
+    assert len(fast._loop_chunks(times, 30)) == 13
+    chunked = first_spike_times(times, weights)
+    c_times, c_weights = torch.autograd.grad(torch.nan_to_num(chunked, posinf=0.0).sum(),
+                                             [times, weights])
+    assert torch.equal(whole, chunked)
+    assert torch.allclose(g_times, c_times, atol=1e-12) and torch.allclose(g_weights, c_weights, atol=1e-12)

@@ -544,12 +544,27 @@ def _dense_times(x, weights, c, ratio):
     """Small layer, one group, tau_syn units: first-spike times (B, m), by the fused CPU
     loops where they apply, else by the tensor path in memory-bounded chunks."""
     if _use_cpu_kernels(x):
-        return _solve_dense_cpu(x, weights, c, ratio)
+        chunks = _loop_chunks(x, weights.shape[1])
+        if len(chunks) == 1:
+            return _solve_dense_cpu(x, weights, c, ratio)
+        return torch.cat([_solve_dense_cpu(x[rows], weights, c, ratio) for rows in chunks], dim=0)
     weights_ext = _with_zero_row(weights)
     chunks = _row_chunks(x, weights.shape[1])
     if len(chunks) == 1:
         return _solve_dense(x, weights_ext, c, ratio)
     return torch.cat([_solve_dense(x[rows], weights_ext, c, ratio) for rows in chunks], dim=0)
+
+
+#: bytes of the float64 copies and results the CPU loops hold per call
+LOOP_CHUNK_BYTES = 64 << 20
+
+
+def _loop_chunks(x: torch.Tensor, m: int):
+    """Sample ranges whose float64 working set in the CPU loops (inputs, six (B, m)
+    results) stays within LOOP_CHUNK_BYTES."""
+    batch, n = x.shape
+    step = max(1, LOOP_CHUNK_BYTES // (8 * (n + 6 * m)))
+    return [slice(i, min(batch, i + step)) for i in range(0, batch, step)]
 
 
 def _solve_dense_cpu(x, weights, c, ratio):
@@ -843,14 +858,21 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
                 if cached is not None and len(cached) != len(chunks):
                     cached = None
             if dense and _use_cpu_kernels(x):
-                gx, gw = _gradients_dense_cpu(x, w, T, g, c, ratio, need_input_grad,
-                                              need_weight_grad, cutoff, stats)
-                if whole:
+                loop_chunks = _loop_chunks(x, w.shape[1])
+                if whole and len(loop_chunks) == 1:
+                    gx, gw = _gradients_dense_cpu(x, w, T, g, c, ratio, need_input_grad,
+                                                  need_weight_grad, cutoff, stats)
                     return gx, (gw * tau if tau != 1.0 and gw is not None else gw)
-                if need_input_grad:
-                    grad_input += gx
-                if need_weight_grad:
-                    grad_weights[:, columns] += gw * tau
+                for rows in loop_chunks:
+                    gx, gw = _gradients_dense_cpu(x[rows], w, T[rows], g[rows], c, ratio,
+                                                  need_input_grad, need_weight_grad, cutoff, stats)
+                    if need_input_grad:
+                        grad_input[rows] += gx
+                    if need_weight_grad:
+                        if whole:
+                            grad_weights += gw * tau
+                        else:
+                            grad_weights[:, columns] += gw * tau
                 continue
             if dense and whole and len(chunks) == 1:  # small layer, one chunk: no copies
                 gx, gw = _gradients_dense(x, w, T, g, c, ratio, need_input_grad,
