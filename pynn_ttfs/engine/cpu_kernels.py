@@ -41,17 +41,15 @@ COMPILED = numba is not None
 AVAILABLE = COMPILED and os.environ.get("PYNN_TTFS_NUMBA", "1") != "0"
 
 
-if COMPILED and "NUMBA_THREADING_LAYER" not in os.environ:
-    # numba's own thread pool: with OpenMP's spinning workers, runs sharing the cores
-    # (several trainings on one machine) were several times slower (measured 6x per epoch)
-    numba.config.THREADING_LAYER = "workqueue"
-
 _threads = 1
 
 
 def use_threads(count: int) -> None:
     """Run the loops on at most ``count`` threads (torch's setting, so that
-    ``torch.set_num_threads(1)`` holds for these loops too); 1 = no thread pool at all."""
+    ``torch.set_num_threads(1)`` holds for these loops too). One thread runs the serial
+    compilation, outside any thread pool: the parallel one, limited to one thread, ran
+    several times slower when several runs shared the cores (measured 6x per MNIST
+    epoch)."""
     global _threads
     if COMPILED:
         _threads = max(1, min(int(count), numba.config.NUMBA_NUM_THREADS))
