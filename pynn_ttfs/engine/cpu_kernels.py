@@ -73,7 +73,7 @@ if COMPILED:
         batch, n = x.shape
         m = weights_t.shape[0]
         for s in prange(batch):
-            row = x[s].astype(np.float64)
+            row = x[s]
             order = np.argsort(row, kind="mergesort")
             n_finite = 0
             for k in range(n):
