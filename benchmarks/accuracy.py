@@ -65,6 +65,27 @@ def run_seed(task: Dict) -> Dict:
     }
 
 
+def summarise(dataset: str, recipe: str, overrides: Dict, runs: List[Dict], n_seeds: int) -> Dict:
+    """One table row: the seeds run so far (``complete`` once all ``n_seeds`` are in)."""
+    accs = [100 * r["test_accuracy"] for r in runs]
+    return {
+        "dataset": dataset, "recipe": recipe, "recipe_changes": overrides,
+        "substrate": "software", "complete": len(runs) == n_seeds,
+        "epochs": runs[0]["epochs"], "seeds": [r["seed"] for r in runs], "runs": runs,
+        "test_accuracy_mean": statistics.mean(accs),
+        "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        "seconds_per_epoch_mean": statistics.mean(r["seconds_per_epoch"] for r in runs),
+        "cpu_seconds_per_epoch_mean": statistics.mean(r["cpu_seconds_per_epoch"] for r in runs),
+        "mean_first_output_time": statistics.mean(r["mean_first_output_time"] for r in runs),
+        "spikes_per_classification": statistics.mean(r["spikes_per_classification"] for r in runs),
+    }
+
+
+def write_json(path: str, records: List[Dict]) -> None:
+    with open(path, "w") as handle:
+        json.dump(records, handle, indent=2)
+
+
 def main(argv=None) -> List[Dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", nargs="+", default=["yinyang"],
@@ -89,27 +110,19 @@ def main(argv=None) -> List[Dict]:
             tasks = [dict(dataset=dataset, recipe=recipe, seed=s, epochs=args.epochs,
                           train_size=args.train_size, data_dir=args.data_dir,
                           overrides=overrides, progress=args.progress) for s in args.seeds]
-            if args.jobs > 1:
-                with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-                    runs = pool.map(run_seed, tasks)
-            else:
-                runs = [run_seed(t) for t in tasks]
-            accs = [100 * r["test_accuracy"] for r in runs]
-            record = {
-                "dataset": dataset, "recipe": recipe, "recipe_changes": overrides,
-                "substrate": "software",
-                "epochs": runs[0]["epochs"], "seeds": args.seeds, "runs": runs,
-                "test_accuracy_mean": statistics.mean(accs),
-                "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                "seconds_per_epoch_mean": statistics.mean(r["seconds_per_epoch"] for r in runs),
-                "cpu_seconds_per_epoch_mean": statistics.mean(r["cpu_seconds_per_epoch"] for r in runs),
-                "mean_first_output_time": statistics.mean(r["mean_first_output_time"] for r in runs),
-                "spikes_per_classification": statistics.mean(r["spikes_per_classification"] for r in runs),
-            }
-            records.append(record)
-            if args.json:  # written after every row, so a long benchmark keeps its results
-                with open(args.json, "w") as handle:
-                    json.dump(records, handle, indent=2)
+            runs = []
+            pool = multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None
+            results = pool.imap(run_seed, tasks) if pool else map(run_seed, tasks)
+            for run in results:
+                runs.append(run)
+                if args.json:  # after every seed, so a long benchmark keeps what it has
+                    write_json(args.json, records + [summarise(dataset, recipe, overrides, runs,
+                                                               len(tasks))])
+            if pool:
+                pool.close()
+            records.append(summarise(dataset, recipe, overrides, runs, len(tasks)))
+            if args.json:
+                write_json(args.json, records)
 
     print(f"{'dataset':9s} {'recipe':9s} {'epochs':>6s} {'seeds':>5s} {'test accuracy (%)':>18s} "
           f"{'s/epoch':>8s} {'t_first (tau_s)':>15s} {'spikes/class.':>13s}")
