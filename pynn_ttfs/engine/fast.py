@@ -541,18 +541,16 @@ def _check_spread(spread: float, dtype: torch.dtype) -> None:
 
 
 def _dense_times(x, weights, c, ratio):
-    """Small layer, one group, tau_syn units: first-spike times (B, m), by the fused CPU
-    loops where they apply, else by the tensor path in memory-bounded chunks."""
+    """One group, tau_syn units: first-spike times (B, m) by the dense algorithm, as fused
+    CPU loops (any layer, on the CPU) or as tensor operations (small layers), in
+    memory-bounded sample chunks."""
     if _use_cpu_kernels(x):
-        chunks = _loop_chunks(x, weights.shape[1])
-        if len(chunks) == 1:
-            return _solve_dense_cpu(x, weights, c, ratio)
-        return torch.cat([_solve_dense_cpu(x[rows], weights, c, ratio) for rows in chunks], dim=0)
-    weights_ext = _with_zero_row(weights)
-    chunks = _row_chunks(x, weights.shape[1])
+        solve, w, chunks = _solve_dense_cpu, weights, _loop_chunks(x, weights.shape[1])
+    else:  # the tensor path takes the weights with a zero row for silent inputs
+        solve, w, chunks = _solve_dense, _with_zero_row(weights), _row_chunks(x, weights.shape[1])
     if len(chunks) == 1:
-        return _solve_dense(x, weights_ext, c, ratio)
-    return torch.cat([_solve_dense(x[rows], weights_ext, c, ratio) for rows in chunks], dim=0)
+        return solve(x, w, c, ratio)
+    return torch.cat([solve(x[rows], w, c, ratio) for rows in chunks], dim=0)
 
 
 #: bytes of the float64 copies and results the CPU loops hold per call
@@ -850,39 +848,24 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
             # dL/dw = tau * (tau_syn-unit gradient): compare the latter with cutoff / tau
             cutoff = None if weight_grad_cutoff is None else weight_grad_cutoff / float(tau)
             g = grad_output if whole else grad_output[:, columns]
-            chunks = _row_chunks(x, w.shape[1])
-            dense = _use_cpu_kernels(x) or n * w.shape[1] <= DENSE_MAX_PRODUCT
+            loops = _use_cpu_kernels(x)  # the fused CPU loops take every layer
+            dense = loops or n * w.shape[1] <= DENSE_MAX_PRODUCT
+            chunks = (_loop_chunks if loops else _row_chunks)(x, w.shape[1])
             cached = None
             if not dense and solver_state:
                 cached = solver_state.get(_state_key(tau, ratio, columns))
                 if cached is not None and len(cached) != len(chunks):
                     cached = None
-            if dense and _use_cpu_kernels(x):
-                loop_chunks = _loop_chunks(x, w.shape[1])
-                if whole and len(loop_chunks) == 1:
-                    gx, gw = _gradients_dense_cpu(x, w, T, g, c, ratio, need_input_grad,
-                                                  need_weight_grad, cutoff, stats)
-                    return gx, (gw * tau if tau != 1.0 and gw is not None else gw)
-                for rows in loop_chunks:
-                    gx, gw = _gradients_dense_cpu(x[rows], w, T[rows], g[rows], c, ratio,
-                                                  need_input_grad, need_weight_grad, cutoff, stats)
-                    if need_input_grad:
-                        grad_input[rows] += gx
-                    if need_weight_grad:
-                        if whole:
-                            grad_weights += gw * tau
-                        else:
-                            grad_weights[:, columns] += gw * tau
-                continue
-            if dense and whole and len(chunks) == 1:  # small layer, one chunk: no copies
-                gx, gw = _gradients_dense(x, w, T, g, c, ratio, need_input_grad,
-                                          need_weight_grad, cutoff, stats)
+            dense_gradients = _gradients_dense_cpu if loops else _gradients_dense
+            if dense and whole and len(chunks) == 1:  # one chunk: no copies
+                gx, gw = dense_gradients(x, w, T, g, c, ratio, need_input_grad,
+                                         need_weight_grad, cutoff, stats)
                 return gx, (gw * tau if tau != 1.0 and gw is not None else gw)
-            w_ext = _with_zero_row(w)
+            w_ext = None if dense else _with_zero_row(w)
             for i, rows in enumerate(chunks):
                 if dense:
-                    gx, gw = _gradients_dense(x[rows], w, T[rows], g[rows], c, ratio,
-                                              need_input_grad, need_weight_grad, cutoff, stats)
+                    gx, gw = dense_gradients(x[rows], w, T[rows], g[rows], c, ratio,
+                                             need_input_grad, need_weight_grad, cutoff, stats)
                 else:
                     gx, gw = _gradients_rows(
                         x[rows], w, w_ext, T[rows], g[rows], c, ratio, need_input_grad,
