@@ -45,8 +45,8 @@ Small layers (n_pre * n_post <= DENSE_MAX_PRODUCT, e.g. Yin-Yang) skip the windo
 On the CPU, when numba is installed, every layer takes the dense path with its
 O(batch x n_pre x n_post) part done by the fused loops of ``cpu_kernels`` (one pass over a
 sample's sorted inputs per neuron, stopping at the crossing): without tensor temporaries
-they beat both tensor paths there (about 5x for 256-246-10 on two cores). The windowed
-path is what runs on GPUs.
+they beat both tensor paths there (about 5x for 256-246-10 on two cores). On GPUs the
+tensor paths run: dense for small layers, windowed for the others.
 
 CPU work is split into chunks of at most CPU_CHUNK_BYTES per temporary (see there).
 Layers with more than MAX_GROUPS distinct (tau_syn, ratio) pairs, and gradients for tau
