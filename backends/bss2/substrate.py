@@ -301,15 +301,16 @@ class BSS2Substrate(SoftwareSubstrate):
         tau_s_us = max((float(np.max(graph.populations[k].params["tau_syn"])) * scale for k in offsets),
                        default=0.0)
         trial_us = self.config.trial_duration_tau_s * tau_s_us
-        total_us = n_trials * (trial_us + self.config.overhead_per_trial_us) + self.config.overhead_per_run_us
+        per_trial_us = trial_us + self.config.overhead_per_trial_us
+        total_us = n_trials * per_trial_us + self.config.overhead_per_run_us
         self.total_chip_time_s += total_us * 1e-6
         self.total_trials += n_trials
         return {
-            "chip_time_per_trial_us": trial_us + self.config.overhead_per_trial_us,
+            "chip_time_per_trial_us": per_trial_us,
             "chip_time_s": total_us * 1e-6,
             "emulated_wall_time_s": total_us * 1e-6,
             "total_chip_time_s": self.total_chip_time_s,
             # energy = power x chip time (ChipConfig.chip_power_w / system_power_w, sourced)
-            "chip_energy_per_trial_uj": self.config.chip_power_w * (trial_us + self.config.overhead_per_trial_us),
-            "system_energy_per_trial_uj": self.config.system_power_w * (trial_us + self.config.overhead_per_trial_us),
+            "chip_energy_per_trial_uj": self.config.chip_power_w * per_trial_us,
+            "system_energy_per_trial_uj": self.config.system_power_w * per_trial_us,
         }

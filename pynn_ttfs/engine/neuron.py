@@ -81,56 +81,53 @@ def layer_parameters(
     tau_syn_t = _as_neuron_tensor(tau_syn, "tau_syn", n_post, like)
     tau_mem_t = _as_neuron_tensor(tau_mem, "tau_mem", n_post, like)
     threshold_t = _as_neuron_tensor(threshold, "threshold", n_post, like)
-    if (tau_syn_t <= 0).any():
-        raise ValueError(f"tau_syn must be > 0, got min {tau_syn_t.min().item()}")
-    if (tau_mem_t <= 0).any():
-        raise ValueError(f"tau_mem must be > 0, got min {tau_mem_t.min().item()}")
-    if (threshold_t <= 0).any():
-        raise ValueError(
-            "threshold (c = g_L * (v_thresh - v_rest)) must be > 0, i.e. the threshold must lie "
-            f"above the resting potential; got min {threshold_t.min().item()}"
-        )
+    for name, t in (("tau_syn", tau_syn_t), ("tau_mem", tau_mem_t), ("threshold", threshold_t)):
+        if (t <= 0).any():
+            _not_positive(name, t.min().item())
     ratio = (tau_mem_t.double() / tau_syn_t.double())
     snapped = torch.full_like(ratio, float("nan"))
     for supported in SUPPORTED_RATIOS:
         snapped = torch.where((ratio - supported).abs() <= _RATIO_RTOL * supported,
                               torch.full_like(ratio, supported), snapped)
     if not allow_any_ratio and torch.isnan(snapped).any():
-        bad = ratio[torch.isnan(snapped)][0].item()
-        raise ValueError(
-            f"tau_mem / tau_syn = {bad:.6g} is not supported: the closed-form first-spike time "
-            f"exists for tau_mem == tau_syn (ratio 1, Lambert W) and tau_mem == 2 * tau_syn "
-            f"(ratio 2)"
-        )
+        _unsupported_ratio(ratio[torch.isnan(snapped)][0].item())
     if allow_any_ratio:
         snapped = torch.where(torch.isnan(snapped), ratio, snapped)
     return LayerParameters(tau_syn_t, tau_mem_t, threshold_t, snapped.to(like.dtype))
 
 
+def _not_positive(name: str, smallest: float) -> None:
+    if name == "threshold":
+        raise ValueError(
+            "threshold (c = g_L * (v_thresh - v_rest)) must be > 0, i.e. the threshold must lie "
+            f"above the resting potential; got min {smallest}"
+        )
+    raise ValueError(f"{name} must be > 0, got min {smallest}")
+
+
+def _unsupported_ratio(ratio: float) -> None:
+    raise ValueError(
+        f"tau_mem / tau_syn = {ratio:.6g} is not supported: the closed-form first-spike time "
+        f"exists for tau_mem == tau_syn (ratio 1, Lambert W) and tau_mem == 2 * tau_syn "
+        f"(ratio 2)"
+    )
+
+
 def _scalar_layer_parameters(tau_syn: float, tau_mem: float, threshold: float, n_post: int,
                              like: torch.Tensor, allow_any_ratio: bool) -> LayerParameters:
     """:func:`layer_parameters` for plain numbers: the same checks and messages."""
-    for name, value in (("tau_syn", tau_syn), ("tau_mem", tau_mem), ("threshold", threshold)):
+    values = (("tau_syn", tau_syn), ("tau_mem", tau_mem), ("threshold", threshold))
+    for name, value in values:  # all finiteness checks first, as the tensor path does
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got NaN or inf")
-    if tau_syn <= 0:
-        raise ValueError(f"tau_syn must be > 0, got min {tau_syn}")
-    if tau_mem <= 0:
-        raise ValueError(f"tau_mem must be > 0, got min {tau_mem}")
-    if threshold <= 0:
-        raise ValueError(
-            "threshold (c = g_L * (v_thresh - v_rest)) must be > 0, i.e. the threshold must lie "
-            f"above the resting potential; got min {threshold}"
-        )
+    for name, value in values:
+        if value <= 0:
+            _not_positive(name, value)
     ratio = tau_mem / tau_syn
     snapped = next((r for r in SUPPORTED_RATIOS if abs(ratio - r) <= _RATIO_RTOL * r), None)
     if snapped is None:
         if not allow_any_ratio:
-            raise ValueError(
-                f"tau_mem / tau_syn = {ratio:.6g} is not supported: the closed-form first-spike "
-                f"time exists for tau_mem == tau_syn (ratio 1, Lambert W) and tau_mem == 2 * "
-                f"tau_syn (ratio 2)"
-            )
+            _unsupported_ratio(ratio)
         snapped = ratio
 
     def full(value: float) -> torch.Tensor:

@@ -168,8 +168,9 @@ def make_plots(out: Path, config: Dict, trainer: Trainer, dataset: Dataset, eval
 
 
 def train(args) -> Dict:
+    set_changes = parse_overrides(args.set or [])  # --set KEY=VALUE, checked before any work
     if args.seed is None:
-        args.seed = parse_overrides(args.set or []).get("seed", 0)
+        args.seed = set_changes.get("seed", 0)
     out = Path(args.out or f"runs/{args.dataset}-{args.backend}-seed{args.seed}")
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "config.json"
@@ -181,7 +182,7 @@ def train(args) -> Dict:
             config["recipe"]["epochs"] = args.epochs
     else:
         # --set KEY=VALUE first; the dedicated flags (--epochs, ...) win where both are given
-        changes = parse_overrides(args.set or [])
+        changes = dict(set_changes)
         flags = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                      dtype=args.dtype)
         if args.backend == "bss2" and "weight_clip" not in changes:
