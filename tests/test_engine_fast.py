@@ -308,3 +308,29 @@ def test_fused_cpu_loops_in_memory_bounded_chunks(monkeypatch):
                                              [times, weights])
     assert torch.equal(whole, chunked)
     assert torch.allclose(g_times, c_times, atol=1e-12) and torch.allclose(g_weights, c_weights, atol=1e-12)
+
+
+def test_fused_cpu_loops_keep_torch_threads_and_serial_code():
+    """With torch on one thread the loops run their serial compilation, start no OpenMP
+    threads and leave torch's thread count alone (numba's cache once mixed the serial and
+    parallel compilations up, and its OpenMP layer reset torch to all cores)."""
+    import subprocess
+    import sys
+    if not cpu_kernels.COMPILED:
+        pytest.skip("numba not installed")
+    code = (
+        "import sys, torch; torch.set_num_threads(int(sys.argv[1]))\n"
+        "from pynn_ttfs.engine import first_spike_times\n"
+        "import numba\n"
+        "x = torch.rand(50, 20, dtype=torch.float64); w = torch.rand(20, 8, dtype=torch.float64)\n"
+        "w.requires_grad_(True)\n"
+        "t = first_spike_times(x, w); torch.nan_to_num(t, posinf=0.0).sum().backward()\n"
+        "try:\n    layer = numba.threading_layer()\nexcept ValueError:\n    layer = 'none'\n"
+        "print(torch.get_num_threads(), layer)\n")
+    env = dict(__import__("os").environ, PYNN_TTFS_NUMBA="1", NUMBA_NUM_THREADS="2")
+    # a run on two threads compiles (and caches on disk) the parallel loops first
+    subprocess.run([sys.executable, "-c", code, "2"], env=env, capture_output=True, check=True)
+    for _ in range(2):  # the second run loads the on-disk cache the first one wrote
+        out = subprocess.run([sys.executable, "-c", code, "1"], env=env, capture_output=True,
+                             text=True, check=True).stdout.split()
+        assert out == ["1", "none"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import types
 
 import numpy as np
 
@@ -58,8 +59,18 @@ def use_threads(count: int) -> None:
 
 
 def _compiled(function):
-    """(serial, parallel) compilations of one loop nest (prange = range in the serial one)."""
-    return njit(cache=True)(function), njit(parallel=True, cache=True)(function)
+    """(serial, parallel) compilations of one loop nest (prange = range in the serial one).
+
+    The serial one is compiled from a copy under another name: numba's on-disk cache
+    files are keyed by the function's name and signature, not by ``parallel``, so with one
+    name the two compilations overwrite each other's cache entry and a later process
+    loads whichever was written last (seen: the "serial" loops ran the parallel code and
+    started numba's OpenMP threads)."""
+    serial = types.FunctionType(function.__code__, function.__globals__,
+                                function.__name__ + "_serial", function.__defaults__,
+                                function.__closure__)
+    serial.__qualname__ = function.__qualname__ + "_serial"
+    return njit(cache=True)(serial), njit(parallel=True, cache=True)(function)
 
 
 def _pick(variants):

@@ -565,15 +565,31 @@ def _loop_chunks(x: torch.Tensor, m: int):
     return [slice(i, min(batch, i + step)) for i in range(0, batch, step)]
 
 
+class _torch_threads_kept:
+    """Runs the loops on torch's thread count and keeps that count: numba's OpenMP layer
+    shares the OpenMP runtime with torch and, when it starts, sets the process's thread
+    count to all cores, which torch then reports and uses (seen: a run with
+    ``torch.set_num_threads(1)`` went on with 2 threads, 5x slower per epoch when two
+    runs shared two cores)."""
+
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        cpu_kernels.use_threads(self.threads)
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+
 def _solve_dense_cpu(x, weights, c, ratio):
     """:func:`_solve_dense` with the interval search in ``cpu_kernels`` (float64 sums) and
     the closed form here."""
     dtype = x.dtype
     eps = torch.finfo(dtype).eps
-    cpu_kernels.use_threads(torch.get_num_threads())
     reach = (c * (1.0 - 16.0 * eps)).double().numpy()
-    found, a, b, lo, hi, reference, spread = cpu_kernels.crossing_intervals(
-        x.double().numpy(), weights.double().numpy(), ratio, reach)
+    with _torch_threads_kept():
+        found, a, b, lo, hi, reference, spread = cpu_kernels.crossing_intervals(
+            x.double().numpy(), weights.double().numpy(), ratio, reach)
     if spread.size:
         _check_spread(float(spread.max()), dtype)
     a, b, lo, hi, reference = (torch.from_numpy(v).to(dtype) for v in (a, b, lo, hi, reference))
@@ -671,11 +687,11 @@ def _gradients_dense_cpu(x, weights, T, grad_T, c, ratio, need_input, need_weigh
                          stats=None):
     """:func:`_gradients_dense` by the fused loops of ``cpu_kernels`` (float64 inside)."""
     dtype = x.dtype
-    cpu_kernels.use_threads(torch.get_num_threads())
     floor = (math.sqrt(torch.finfo(dtype).eps) * c).double().numpy()
-    gx, gw, dropped = cpu_kernels.dense_gradients(
-        x.double().numpy(), weights.double().numpy(), T.double().numpy(),
-        grad_T.double().numpy(), floor, ratio, cutoff, need_input, need_weight)
+    with _torch_threads_kept():
+        gx, gw, dropped = cpu_kernels.dense_gradients(
+            x.double().numpy(), weights.double().numpy(), T.double().numpy(),
+            grad_T.double().numpy(), floor, ratio, cutoff, need_input, need_weight)
     if stats is not None and cutoff is not None:
         stats["n_cut"] = stats.get("n_cut", 0) + int(dropped.sum())
     return (torch.from_numpy(gx).to(dtype) if gx is not None else None,
