@@ -37,7 +37,8 @@ def run_seed(task: Dict) -> Dict:
     recipe = make_recipe(task["dataset"], task["recipe"], **overrides)
     sizes = {"train": task["train_size"]} if task.get("train_size") else None
     data = load_dataset(task["dataset"], data_dir=task.get("data_dir"), sizes=sizes)
-    trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
+    trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes,
+                                  device=task.get("device") or "cpu")
     start = time.perf_counter()
     for _ in range(recipe.epochs):
         m = trainer.train_epoch(data.train, val_split=data.val)
@@ -53,7 +54,7 @@ def run_seed(task: Dict) -> Dict:
         tested_epoch = trainer.use_best_weights()
         summary = trainer.evaluate(data.test).summary()
     return {
-        "seed": task["seed"], "test_accuracy": summary["accuracy"],
+        "seed": task["seed"], "device": str(trainer.device), "test_accuracy": summary["accuracy"],
         "test_accuracy_last_epoch": last["accuracy"], "tested_epoch": tested_epoch,
         "epochs": recipe.epochs,
         "seconds_per_epoch": statistics.mean(m.seconds for m in trainer.history),
@@ -70,7 +71,7 @@ def summarise(dataset: str, recipe: str, overrides: Dict, runs: List[Dict], n_se
     accs = [100 * r["test_accuracy"] for r in runs]
     return {
         "dataset": dataset, "recipe": recipe, "recipe_changes": overrides,
-        "substrate": "software", "complete": len(runs) == n_seeds,
+        "substrate": "software", "device": runs[0].get("device", "cpu"), "complete": len(runs) == n_seeds,
         "epochs": runs[0]["epochs"], "seeds": [r["seed"] for r in runs], "runs": runs,
         "test_accuracy_mean": statistics.mean(accs),
         "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
@@ -96,6 +97,7 @@ def main(argv=None) -> List[Dict]:
     parser.add_argument("--train-size", type=int, help="use only the first N training samples")
     parser.add_argument("--data-dir", help="MNIST IDX directory")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (parallel jobs share the GPU)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a recipe field, e.g. lr_schedule=cosine (repeatable)")
     parser.add_argument("--progress", action="store_true", help="print one line per epoch")
@@ -109,7 +111,8 @@ def main(argv=None) -> List[Dict]:
         for recipe in args.recipe:
             tasks = [dict(dataset=dataset, recipe=recipe, seed=s, epochs=args.epochs,
                           train_size=args.train_size, data_dir=args.data_dir,
-                          overrides=overrides, progress=args.progress) for s in args.seeds]
+                          overrides=overrides, progress=args.progress, device=args.device)
+                     for s in args.seeds]
             runs = []
             pool = multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None
             results = pool.imap(run_seed, tasks) if pool else map(run_seed, tasks)

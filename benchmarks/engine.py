@@ -24,6 +24,7 @@ On a machine whose cores are busy with other work, torch's default multi-threadi
 collapse (threads wait for each other); compare with --threads 1 there.
 
     python benchmarks/engine.py [--quick] [--json FILE] [--data-dir DIR] [--threads N]
+        [--shapes S ...] [--devices cpu cuda] [--batches B ...] [--dtypes float32 float64]
 """
 from __future__ import annotations
 
@@ -87,8 +88,10 @@ def make_inputs(kind, batch, data_dir, seed=0):
     n = 256 if small else 784
     brightness = _mnist_images(data_dir, batch, small)
     source = "mnist"
-    if brightness is None or len(brightness) < batch:
+    if brightness is None:
         brightness, source = _synthetic_images(batch, n, seed), "synthetic"
+    elif len(brightness) < batch:  # batches beyond the 50000 training images repeat them
+        brightness = np.resize(brightness, (batch, n))
     times = T_EARLY + (1.0 - brightness) * (T_LATE - T_EARLY)
     if small:
         times = np.where(brightness <= 0.0, np.inf, times)
@@ -195,12 +198,16 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--devices", nargs="*", default=None, choices=["cpu", "cuda"])
+    parser.add_argument("--batches", nargs="*", type=int, default=None,
+                        help="batch sizes (default 100 1000; a GPU fills at 10^4-10^5)")
+    parser.add_argument("--dtypes", nargs="*", default=None, choices=["float32", "float64"])
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    batches = [100] if args.quick else [100, 1000]
-    dtypes = [torch.float32] if args.quick else [torch.float32, torch.float64]
+    batches = args.batches or ([100] if args.quick else [100, 1000])
+    dtypes = ([getattr(torch, name) for name in args.dtypes] if args.dtypes else
+              [torch.float32] if args.quick else [torch.float32, torch.float64])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
     header = f"{'shape':>11} {'batch':>5} {'dtype':>7} {'device':>6} {'mode':>16} {'samples/s':>11} {'per CPU-s':>11} {'peak MB':>8}  spiking (hidden, out)  inputs"

@@ -139,3 +139,17 @@ def test_short_training_on_nest_beats_chance():
         trainer.train_epoch(data.train)
     after = trainer.evaluate(data.train).accuracy
     assert after > 0.6 and after > first + 0.2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_matches_cpu(yinyang_small):
+    """One epoch of the float64 recipe on the GPU gives the CPU's weights (same batches,
+    same noise), so accuracy runs on a GPU are the CPU recipe's runs."""
+    recipe = published_recipe("yinyang", epochs=1, batch_size=25, input_noise=0.05, seed=4)
+    weights = {}
+    for device in ("cpu", "cuda"):
+        trainer = Trainer.for_dataset(recipe, 4, 3, device=device)
+        trainer.train_epoch(yinyang_small.train)
+        weights[device] = [layer.weights.detach().cpu() for layer in trainer.model.layers]
+    for cpu, gpu in zip(weights["cpu"], weights["cuda"]):
+        torch.testing.assert_close(gpu, cpu, rtol=1e-7, atol=1e-9)

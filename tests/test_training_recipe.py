@@ -157,3 +157,48 @@ def test_parse_overrides_reads_json_and_names_bad_fields():
                        ("epochs=2.5", "'epochs' needs an int"), ("hidden=5", "'hidden' needs a list")]:
         with pytest.raises(ValueError, match=words):
             parse_overrides([bad])
+
+
+def test_shift_augmentation_moves_whole_images_and_fills_blank():
+    from pynn_ttfs.training.datasets import Split
+    from pynn_ttfs.training.trainer import Trainer
+    recipe = published_recipe("mnist16", hidden=[4], shift_pixels=2, seed=3)
+    model = build_model([16, 4, 10], [0.1, 0.6], [0.4, 0.8], [None, None],
+                        torch.Generator().manual_seed(0))
+    trainer = Trainer(model, recipe)
+    images = torch.arange(2 * 16, dtype=torch.float64).reshape(2, 16) + 1.0
+    split = Split(np.zeros((2, 16)), images.numpy(), np.zeros(2, np.int64), image_shape=(4, 4),
+                  blank_time=math.inf)
+    seen = set()
+    for _ in range(40):
+        shifted = trainer._shifted(images, split).reshape(2, 4, 4)
+        for b in range(2):
+            original = images[b].reshape(4, 4)
+            found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                     if _is_shift(original, shifted[b], dy, dx)]
+            assert len(found) == 1, (original, shifted[b])
+            seen.add(found[0])
+    assert len(seen) > 10  # offsets vary over [-2, 2]^2
+
+
+def _is_shift(original, shifted, dy, dx):
+    """shifted[r, c] == original[r + dy, c + dx] inside the image, inf outside."""
+    for r in range(4):
+        for c in range(4):
+            rr, cc = r + dy, c + dx
+            expected = original[rr, cc] if 0 <= rr < 4 and 0 <= cc < 4 else math.inf
+            if shifted[r, c] != expected:
+                return False
+    return True
+
+
+def test_shift_augmentation_needs_image_data():
+    from pynn_ttfs.training.datasets import load_yinyang
+    from pynn_ttfs.training.trainer import Trainer
+    with pytest.raises(ValueError, match="shift_pixels must be an integer >= 0"):
+        published_recipe("mnist16", shift_pixels=-1)
+    data = load_yinyang(sizes={"train": 20, "val": 10, "test": 10})
+    recipe = published_recipe("yinyang", shift_pixels=1)
+    trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
+    with pytest.raises(ValueError, match="shift_pixels=1 needs image data"):
+        trainer.train_epoch(data.train)

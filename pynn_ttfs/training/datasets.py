@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ class Split:
     values: np.ndarray
     times: np.ndarray
     labels: np.ndarray
+    #: (height, width) when the features are the pixels of an image, row by row (MNIST);
+    #: what shift augmentation needs
+    image_shape: Optional[Tuple[int, int]] = None
+    #: input time of an empty (black) pixel, tau_s: what a shift moves into the image
+    blank_time: float = math.inf
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,7 +59,8 @@ class Split:
     def subset(self, n: Optional[int]) -> "Split":
         if n is None or n >= len(self):
             return self
-        return Split(self.values[:n], self.times[:n], self.labels[:n])
+        return Split(self.values[:n], self.times[:n], self.labels[:n], self.image_shape,
+                     self.blank_time)
 
 
 @dataclass
@@ -292,7 +299,9 @@ def _mnist_split(images: np.ndarray, labels: np.ndarray, small: bool, t_early: f
     values = 1.0 - brightness  # inverted: bright pixels spike early
     silent = (brightness <= 0.0) if small else None
     times = encode_times(values, t_early, t_late, silent=silent)
-    return Split(values, times, labels.astype(np.int64))
+    side = 16 if small else 28
+    return Split(values, times, labels.astype(np.int64), image_shape=(side, side),
+                 blank_time=math.inf if small else t_late)
 
 
 def load_mnist(data_dir: Optional[os.PathLike] = None, small: bool = False,

@@ -45,6 +45,9 @@ class Recipe:
     bump_skips_step: bool = True  # reference: a bumped batch takes no gradient step
     max_weight_grad: Optional[float] = 0.2  # per-(sample, neuron) cut-off; None = off
     input_noise: float = 0.0  # Gaussian sigma on input times during training, tau_s
+    #: training images shifted by a random whole number of pixels in [-n, n] along each
+    #: axis, drawn per sample and batch (image datasets only); 0 = off, as published
+    shift_pixels: int = 0
     weight_clip: Optional[float] = None  # |w| <= weight_clip after every step; None = off
     select_best_val: bool = False  # test with the weights of the best validation epoch
     # encoding
@@ -90,6 +93,8 @@ class Recipe:
                              f"{self.max_silent_fraction}")
         if self.input_noise < 0:
             raise ValueError(f"input_noise must be >= 0, got {self.input_noise}")
+        if not isinstance(self.shift_pixels, int) or self.shift_pixels < 0:
+            raise ValueError(f"shift_pixels must be an integer >= 0, got {self.shift_pixels!r}")
         if self.weight_clip is not None and not self.weight_clip > 0:
             raise ValueError(f"weight_clip must be > 0 or None, got {self.weight_clip}")
         if self.max_weight_grad is not None and not self.max_weight_grad > 0:

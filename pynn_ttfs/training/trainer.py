@@ -111,8 +111,28 @@ class Trainer:
     def _tensor(self, array) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=self.dtype).to(self.device)
 
+    def _shifted(self, inputs: torch.Tensor, split: Split) -> torch.Tensor:
+        """``inputs`` (images of ``split``, row by row) each moved by a random number of
+        pixels in [-shift_pixels, shift_pixels] along each axis; pixels moved in from
+        outside the image are blank (``split.blank_time``)."""
+        shift = self.recipe.shift_pixels
+        height, width = split.image_shape
+        batch = inputs.shape[0]
+        images = inputs.reshape(batch, height, width)
+        padded = torch.nn.functional.pad(images, (shift, shift, shift, shift),
+                                         value=float(split.blank_time))
+        offsets = torch.randint(0, 2 * shift + 1, (2, batch), generator=self.generator)
+        offsets = offsets.to(inputs.device)
+        rows = offsets[0].unsqueeze(1) + torch.arange(height, device=inputs.device)
+        cols = offsets[1].unsqueeze(1) + torch.arange(width, device=inputs.device)
+        samples = torch.arange(batch, device=inputs.device)[:, None, None]
+        return padded[samples, rows[:, :, None], cols[:, None, :]].reshape(batch, -1)
+
     def train_epoch(self, split: Split, progress: Optional[Callable[[dict], None]] = None,
                     val_split: Optional[Split] = None) -> EpochMetrics:
+        if self.recipe.shift_pixels and split.image_shape is None:
+            raise ValueError(f"recipe shift_pixels={self.recipe.shift_pixels} needs image data "
+                             f"(MNIST); this training split has no image_shape")
         start = time.perf_counter()
         cpu_start = time.process_time()
         n = len(split)
@@ -128,6 +148,8 @@ class Trainer:
             index = torch.as_tensor(order[first:first + batch], device=self.device)
             inputs = times_all[index]
             labels = labels_all[index]
+            if self.recipe.shift_pixels:
+                inputs = self._shifted(inputs, split)
             if self.recipe.input_noise > 0:
                 noise = torch.randn(inputs.shape, generator=self.generator, dtype=torch.float64)
                 inputs = torch.clamp(inputs + self.recipe.input_noise * noise.to(inputs), min=0.0)
