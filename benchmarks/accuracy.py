@@ -97,7 +97,8 @@ def main(argv=None) -> List[Dict]:
     parser.add_argument("--train-size", type=int, help="use only the first N training samples")
     parser.add_argument("--data-dir", help="MNIST IDX directory")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (parallel jobs share the GPU)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cpu or cuda (parallel jobs share the GPU)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a recipe field, e.g. lr_schedule=cosine (repeatable)")
     parser.add_argument("--progress", action="store_true", help="print one line per epoch")
@@ -105,6 +106,10 @@ def main(argv=None) -> List[Dict]:
     args = parser.parse_args(argv)
     from pynn_ttfs.training.recipe import parse_overrides
     overrides = parse_overrides(args.set)
+    if args.device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: torch finds no CUDA device (use --device cpu)")
 
     records = []
     for dataset in args.dataset:

@@ -122,3 +122,15 @@ def test_set_changes_recipe_fields_and_flags_win(tmp_path, capsys):
     assert cli.main(["train", "yinyang", "--out", str(tmp_path / "bad2"), *SMALL,
                      "--set", "lr=fast"]) == 2
     assert "recipe field 'lr' needs a float" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_accuracy_benchmark_names_a_missing_gpu():
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+    result = subprocess.run([sys.executable, str(script), "--device", "cuda", "--epochs", "1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "--device cuda: torch finds no CUDA device" in result.stderr
