@@ -10,8 +10,17 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 import ode_reference  # noqa: E402
 
-from pynn_ttfs.engine import first_spike_times  # noqa: E402
+from pynn_ttfs.engine import cpu_kernels, first_spike_times  # noqa: E402
 from pynn_ttfs.engine.general import first_spike_times_any_ratio, solve_first_spike_times_general  # noqa: E402
+
+
+@pytest.fixture(autouse=True, params=["loops", "tensors"])
+def implementation(request, monkeypatch):
+    """Every test runs on both implementations: the fused CPU loops and the tensor path."""
+    if request.param == "loops" and not cpu_kernels.COMPILED:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(cpu_kernels, "AVAILABLE", request.param == "loops")
+    return request.param
 
 
 def random_layer(rng, batch, n_pre, n_post, silent=0.2):
@@ -92,3 +101,32 @@ def test_gradient_through_any_ratio_matches_finite_differences():
         tm = solve_first_spike_times_general(t, minus, tau_syn, tau_mem, 1.0)
         numeric = ((tp - tm)[fin.expand_as(tp)] / (2 * eps)).sum()
         assert abs(numeric.item() - w.grad[i, j].item()) < 1e-4 * max(1.0, abs(numeric.item()))
+
+
+def test_loops_equal_tensor_path_on_a_chip_sized_layer(monkeypatch):
+    """The fused loops (carried state) and the tensor path (sums from the first input) agree
+    to the solver tolerance on a chip-like layer: per-neuron time constants around ratio 1
+    (some exactly 1), per-trial thresholds, mixed-sign weights, silent inputs."""
+    if not cpu_kernels.COMPILED:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(11)
+    batch, n_pre, n_post = 60, 120, 40
+    t = rng.uniform(0.0, 20.0, (batch, n_pre))
+    t[rng.random((batch, n_pre)) < 0.3] = np.inf
+    t[0] = np.inf  # one sample with no input at all
+    t = torch.tensor(t)
+    w = torch.tensor(rng.normal(0.05, 0.4, (n_pre, n_post)))
+    tau_syn = torch.tensor(rng.uniform(0.8, 1.2, n_post))
+    tau_mem = tau_syn * torch.tensor(rng.uniform(0.9, 1.1, n_post))
+    tau_mem[:5] = tau_syn[:5]  # ratio exactly 1
+    tau_mem[5:10] = 2.0 * tau_syn[5:10]
+    threshold = torch.tensor(rng.uniform(0.8, 1.2, (batch, n_post)))
+    monkeypatch.setattr(cpu_kernels, "AVAILABLE", True)
+    loops = solve_first_spike_times_general(t, w, tau_syn, tau_mem, threshold)
+    monkeypatch.setattr(cpu_kernels, "AVAILABLE", False)
+    tensors = solve_first_spike_times_general(t, w, tau_syn, tau_mem, threshold)
+    assert torch.equal(loops.isfinite(), tensors.isfinite())
+    fin = loops.isfinite()
+    assert 0.2 < fin.double().mean() < 0.95
+    assert loops[0].isinf().all()
+    assert (loops[fin] - tensors[fin]).abs().max() < 1e-8

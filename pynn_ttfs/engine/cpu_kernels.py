@@ -195,8 +195,104 @@ if COMPILED:
 
 
 if COMPILED:
+
+    def _general_potential(s, v0, i0, tau_syn, r, delta, ratio_one):
+        """v(s) and dv/ds, s after an input at which v = v0 and the current is i0
+        (the formula of ``general._potential``)."""
+        x = s / tau_syn
+        g = x if ratio_one else math.expm1(x * delta / r) / delta
+        decay = math.exp(-x)
+        v = v0 * math.exp(-x / r) + i0 * decay * g
+        slope = decay * (-v0 * (1.0 + delta * g) + i0 * (1.0 - g)) / (r * tau_syn)
+        return v, slope
+
+    _general_potential = njit(cache=True, inline="always")(_general_potential)
+
+    def _general_first_spikes(x, weights_t, tau_syn, tau_mem, threshold, snap, tolerance,
+                              max_iter, out):
+        batch, n = x.shape
+        m = weights_t.shape[0]
+        for s in prange(batch):
+            row = x[s]
+            order = np.argsort(row, kind="mergesort")
+            n_finite = 0
+            for k in range(n):
+                if row[order[k]] < math.inf:
+                    n_finite += 1
+            for j in range(m):
+                ts = tau_syn[j]
+                r = tau_mem[j] / ts
+                delta = r - 1.0
+                ratio_one = abs(delta) < snap
+                c = threshold[s, j]
+                v = 0.0  # potential and synaptic current just after input k
+                current = 0.0
+                for k in range(n_finite):
+                    current += weights_t[j, order[k]]
+                    start = row[order[k]]
+                    last = k + 1 == n_finite
+                    width = math.inf if last else row[order[k + 1]] - start
+                    if v >= c:  # reached exactly at this input (continuous potential)
+                        out[s, j] = start
+                        break
+                    f_end = -c
+                    v_end = 0.0
+                    if not last:
+                        v_end, _ = _general_potential(width, v, current, ts, r, delta, ratio_one)
+                        f_end = v_end - c
+                    # the one extremum of a two-exponential combination
+                    interior = False
+                    s_star = 0.0
+                    f_star = -math.inf
+                    denominator = current + v * delta
+                    if denominator != 0.0:
+                        g_star = (current - v) / denominator
+                        arg = 1.0 + delta * g_star
+                        if arg > 0.0:
+                            x_star = g_star if ratio_one else r / delta * math.log1p(delta * g_star)
+                            s_star = x_star * ts
+                            if 0.0 < s_star < width:
+                                interior = True
+                                v_star, _ = _general_potential(s_star, v, current, ts, r, delta,
+                                                               ratio_one)
+                                f_star = v_star - c
+                    if f_end >= 0.0 or f_star >= 0.0:
+                        # bracket [lo, hi] with v(lo) < c <= v(hi), v monotonic on it
+                        if interior and f_star >= 0.0:
+                            lo, hi = 0.0, s_star
+                        elif interior:
+                            lo, hi = s_star, width
+                        else:
+                            lo, hi = 0.0, width
+                        t = 0.5 * (lo + hi)
+                        for _ in range(max_iter):
+                            value, slope = _general_potential(t, v, current, ts, r, delta, ratio_one)
+                            f = value - c
+                            if f >= 0.0:
+                                hi = t
+                            else:
+                                lo = t
+                            t_next = 0.5 * (lo + hi)
+                            if slope > 0.0:
+                                newton = t - f / slope
+                                if lo < newton < hi:
+                                    t_next = newton
+                            step = abs(t_next - t)
+                            t = t_next
+                            if step <= tolerance:
+                                break
+                        out[s, j] = start + t
+                        break
+                    if last:
+                        break
+                    v = v_end  # carry the state to the next input
+                    current *= math.exp(-width / ts)
+
+
+if COMPILED:
     _crossing_intervals_variants = _compiled(_crossing_intervals)
     _gradients_variants = _compiled(_gradients)
+    _general_first_spikes_variants = _compiled(_general_first_spikes)
 
 
 def crossing_intervals(x: np.ndarray, weights: np.ndarray, ratio: float,
@@ -240,3 +336,24 @@ def dense_gradients(x: np.ndarray, weights: np.ndarray, T: np.ndarray, grad_T: n
                need_input, need_weight, n_chunks, grad_x, grad_w_parts, dropped)
     grad_w = grad_w_parts.sum(axis=0).T if need_weight else None
     return (grad_x if need_input else None), grad_w, dropped
+
+
+def general_first_spike_times(x: np.ndarray, weights: np.ndarray, tau_syn: np.ndarray,
+                              tau_mem: np.ndarray, threshold: np.ndarray, ratio_one_snap: float,
+                              time_tolerance: float, max_iter: int) -> np.ndarray:
+    """``general.solve_first_spike_times_general``'s algorithm as one fused loop nest:
+    walk each sample's sorted inputs, carry every neuron's potential and current from
+    input to input, and solve (safeguarded Newton) in the first interval whose end or
+    single extremum reaches threshold. No (batch, n_pre, n_post) temporaries and no span
+    limit (the state is carried, not summed from the first input).
+
+    x (B, n) in the layer's time unit, +inf = silent; weights (n, m); tau_syn, tau_mem (m,);
+    threshold (B, m). Returns first-spike times (B, m) float64, +inf = silent."""
+    batch, m = x.shape[0], weights.shape[1]
+    out = np.full((batch, m), np.inf)
+    _pick(_general_first_spikes_variants)(
+        np.ascontiguousarray(x, np.float64), np.ascontiguousarray(np.asarray(weights, np.float64).T),
+        np.ascontiguousarray(tau_syn, np.float64), np.ascontiguousarray(tau_mem, np.float64),
+        np.ascontiguousarray(threshold, np.float64), float(ratio_one_snap), float(time_tolerance),
+        int(max_iter), out)
+    return out
