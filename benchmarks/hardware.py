@@ -18,6 +18,7 @@ section 4) are printed beside it.
 
 Run short:  python benchmarks/hardware.py --short
 Full:       python benchmarks/hardware.py --seeds 0 1 2 3 4 --sw-epochs 300 --hil-epochs 20 --sweeps
+MNIST:      python benchmarks/hardware.py --dataset mnist16 --data-dir DIR --sw-recipe improved (256-246-10)
 Writes OUT/hardware.json, OUT/hardware.md (table) and, with --sweeps, OUT/robustness.png.
 """
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch
 
 import pynn_ttfs as sim
 from pynn_ttfs.backends.bss2 import ChipConfig
-from pynn_ttfs.training.datasets import Dataset, Split, load_yinyang
+from pynn_ttfs.training.datasets import Dataset, Split, load_dataset
 from pynn_ttfs.training.model import TTFSModel
 from pynn_ttfs.training.pynn_loop import PyNNForward, PyNNNetwork, build_network
 from pynn_ttfs.training.recipe import improved_recipe, parse_overrides, published_recipe
@@ -43,6 +44,8 @@ from pynn_ttfs.training.trainer import Trainer
 PUBLISHED = {
     "yinyang_hardware_accuracy": "95.0 +- 0.9 % (BSS-2, paper)",
     "yinyang_software_accuracy": "95.9 +- 0.7 % (paper)",
+    "mnist16_hardware_accuracy": "96.9 +- 0.1 % (BSS-2, paper, 256-246-10)",
+    "mnist16_software_accuracy": "97.2 +- 0.1 % (paper, 256-246-10)",
     "speed": "paper: tens of thousands of images/s at a few µJ per image (chip); later demo: "
              "10000 MNIST test images in 1.09 s end to end (~9.2 k images/s)",
 }
@@ -151,7 +154,7 @@ def sweep_configs(base: ChipConfig):
     return out
 
 
-def plot_sweeps(records, path):
+def plot_sweeps(records, path, title="Yin-Yang"):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -166,15 +169,19 @@ def plot_sweeps(records, path):
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.suptitle("Yin-Yang on the emulated BSS-2 (chip seed 0)")
+    fig.suptitle(f"{title} on the emulated BSS-2 (chip seed 0)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["yinyang", "mnist16"], default="yinyang",
+                        help="yinyang: 4(x5)-120-3 with bias inputs; mnist16: 256-246-10 (the published chip network)")
+    parser.add_argument("--data-dir", help="MNIST IDX directory (mnist16)")
+    parser.add_argument("--hidden", type=int, help="hidden neurons (default 120 for yinyang, 246 for mnist16)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="chip seeds")
-    parser.add_argument("--sw-epochs", type=int, default=300, help="software training epochs")
+    parser.add_argument("--sw-epochs", type=int, help="software training epochs (default: the recipe's)")
     parser.add_argument("--sw-recipe", choices=["published", "improved"], default="published",
                         help="recipe of the software network (and, with it, of the in-the-loop steps)")
     parser.add_argument("--sw-weight-clip", type=float, default=2.1,
@@ -186,8 +193,9 @@ def main(argv=None):
     parser.add_argument("--hil-schedule", choices=["constant", "cosine"], default="constant",
                         help="in-the-loop learning rate: constant, or cosine decay to 0 over --hil-epochs")
     parser.add_argument("--train-subset", type=int, default=0, help="in-the-loop training samples (0 = all)")
-    parser.add_argument("--duplicate", type=int, default=5,
-                        help="copies of each Yin-Yang input (the published chip runs duplicated inputs)")
+    parser.add_argument("--duplicate", type=int,
+                        help="copies of each input (default 5 for yinyang: the published chip runs "
+                             "duplicated inputs; 1 for mnist16)")
     parser.add_argument("--trial-tau", type=float, default=30.0, help="trial duration in tau_s")
     parser.add_argument("--chip-power-w", type=float, default=ChipConfig.chip_power_w,
                         help="ASIC power (W) for the energy estimate (default: Stradmann et al. 2022)")
@@ -215,13 +223,19 @@ def main(argv=None):
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    data = duplicate_inputs(load_yinyang(), args.duplicate)
+    if args.duplicate is None:
+        args.duplicate = 5 if args.dataset == "yinyang" else 1
+    if args.hidden is None:
+        args.hidden = 120 if args.dataset == "yinyang" else 246
+    data = duplicate_inputs(load_dataset(args.dataset, data_dir=args.data_dir), args.duplicate)
     trial_duration = args.trial_tau * TAU_SYN_MS
     chip_config = ChipConfig(trial_duration_tau_s=args.trial_tau)
     clip = args.sw_weight_clip if args.sw_weight_clip > 0 else None
-    base = improved_recipe("yinyang") if args.sw_recipe == "improved" else published_recipe("yinyang")
+    base = (improved_recipe if args.sw_recipe == "improved" else published_recipe)(args.dataset)
+    if args.sw_epochs is None:
+        args.sw_epochs = base.epochs
     k = args.duplicate  # the k copies of an input together start like one published input
-    recipe = base.replace(epochs=args.sw_epochs, weight_clip=clip,
+    recipe = base.replace(epochs=args.sw_epochs, weight_clip=clip, hidden=[args.hidden],
                           weight_mean=[base.weight_mean[0] / k, base.weight_mean[1]],
                           weight_std=[base.weight_std[0] / math.sqrt(k), base.weight_std[1]])
     log(f"software training: {args.sw_epochs} epochs, {args.sw_recipe} recipe (weight clip {clip})")
@@ -296,7 +310,7 @@ def main(argv=None):
                             "in_the_loop": trained["accuracy"]})
             log(f"sweep {name}={value}: deployed {deployed['accuracy']:.3f}, in-the-loop {trained['accuracy']:.3f}")
         results["sweeps"] = records
-        plot_sweeps(records, out_dir / "robustness.png")
+        plot_sweeps(records, out_dir / "robustness.png", "Yin-Yang" if args.dataset == "yinyang" else "MNIST 16x16")
 
     name = "hardware.json" if per_chip else "extra.json"
     (out_dir / name).write_text(json.dumps(results, indent=1, default=float))
@@ -328,7 +342,9 @@ def chip_rows(per_chip, args):
 def write_table(results, software_eval, args, out_dir):
     d, h, s = results["deployed_accuracy"], results["in_the_loop_accuracy"], results["speed"]
     table = "\n".join([
-        f"Yin-Yang {4 * args.duplicate}(+1)-120(+1)-3 (inputs x{args.duplicate}) on the emulated BSS-2, {len(args.seeds)} chip seeds {args.seeds}",
+        (f"Yin-Yang {4 * args.duplicate}(+1)-{args.hidden}(+1)-3 (inputs x{args.duplicate})" if args.dataset == "yinyang"
+         else f"MNIST 16x16 {256 * args.duplicate}-{args.hidden}-10") +
+        f" on the emulated BSS-2, {len(args.seeds)} chip seeds {args.seeds}",
         "",
         "| | test accuracy (mean ± std over chips) |",
         "|---|---|",
@@ -337,7 +353,7 @@ def write_table(results, software_eval, args, out_dir):
         f"| in-the-loop on chip ({args.hil_epochs} epochs from the software network, lr {args.hil_lr:g} "
         f"{args.hil_schedule}) | "
         f"{100 * h['mean']:.1f} ± {100 * h['std']:.1f} % |",
-        f"| published BSS-2 (paper) | {PUBLISHED['yinyang_hardware_accuracy']} |",
+        f"| published BSS-2 (paper) | {PUBLISHED[args.dataset + '_hardware_accuracy']} |",
         "",
         f"chip time per classification {s['chip_time_per_classification_us']:.0f} µs "
         f"({args.trial_tau:g} tau_s of {TAU_SYN_MS:g} µs) -> {s['images_per_second']:.0f} images/s; "

@@ -36,3 +36,42 @@ def test_short_in_the_loop_run_on_bss2_improves_accuracy(tmp_path):
     assert substrate.total_trials == 2 * 200 + recipe.epochs * 300
     assert substrate.total_chip_time_s == pytest.approx(substrate.total_trials * 30 * 6e-6)
     sim.end()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_hardware_benchmark_runs_mnist16_on_the_chip(tmp_path):
+    """benchmarks/hardware.py --dataset mnist16: a 256-input network trained in software,
+    deployed to the chip and trained in the loop there, with its table row."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from pynn_ttfs.training.datasets import write_idx
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    write_idx(data / "train-images-idx3-ubyte.gz", rng.integers(0, 256, (60, 28, 28)))
+    write_idx(data / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 60))
+    write_idx(data / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (30, 28, 28)))
+    write_idx(data / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 30))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "hardware.py"
+    spec = importlib.util.spec_from_file_location("hardware_benchmark", script)
+    hardware = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hardware)
+    out = tmp_path / "out"
+    results = hardware.main(["--dataset", "mnist16", "--data-dir", str(data), "--hidden", "12",
+                             "--sw-epochs", "1", "--hil-epochs", "1", "--seeds", "0",
+                             "--calibration-dir", str(tmp_path / "cal"), "--out", str(out)])
+    (chip,) = results["per_chip"]
+    assert chip["chip_seed"] == 0
+    for row in ("deployed", "in_the_loop"):
+        assert 0.0 <= chip[row]["accuracy"] <= 1.0
+        assert chip[row]["chip_time_per_classification_us"] == pytest.approx(180.0)
+    assert results["setup"]["duplicate"] == 1 and results["setup"]["hidden"] == 12
+    table = (out / "hardware.md").read_text()
+    assert "MNIST 16x16 256-12-10" in table and "96.9" in table
+    assert json.loads((out / "hardware.json").read_text())["in_the_loop_accuracy"]["values"]
+    sim.end()
