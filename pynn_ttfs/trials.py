@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import Dict, Mapping, Optional
 
 import numpy as np
+import quantities as pq
 from pyNN.parameters import Sequence
 
 #: gap after the active window, in units of max(tau_syn, tau_m)
@@ -88,6 +89,21 @@ def _spiketrains(data) -> list:
     return list(data)
 
 
+_MS_PER_UNIT: Dict[str, float] = {}
+
+
+def _in_ms(train) -> np.ndarray:
+    """A SpikeTrain's times in ms. quantities parses a unit and hashes dimensionalities on
+    every ``rescale`` (~0.2 ms per train, most of a chip batch's read-back), so the factor
+    is looked up by the unit's name."""
+    unit = train.dimensionality.string
+    factor = _MS_PER_UNIT.get(unit)
+    if factor is None:
+        factor = float(pq.Quantity(1.0, unit).rescale(pq.ms).magnitude)
+        _MS_PER_UNIT[unit] = factor
+    return np.asarray(train.magnitude, dtype=float) * factor
+
+
 def first_spike_times(data, n_trials: int, trial_duration: float, n_neurons: Optional[int] = None,
                       t_start: float = 0.0) -> np.ndarray:
     """(n_trials, n_neurons) first spike time of every neuron in every trial, in ms relative
@@ -108,7 +124,7 @@ def first_spike_times(data, n_trials: int, trial_duration: float, n_neurons: Opt
     for index, train in zip(indices, trains):
         if index >= n_neurons:
             raise ValueError(f"spike train of neuron {index} does not fit n_neurons={n_neurons}")
-        times = np.asarray(train.rescale("ms").magnitude, dtype=float) - t_start
+        times = _in_ms(train) - t_start
         trial = np.floor(times / trial_duration + 1e-9).astype(np.int64)
         rel = times - trial * trial_duration
         ok = (trial >= 0) & (trial < n_trials)

@@ -119,3 +119,18 @@ def test_nest_layout_and_cell_parameters():
     assert params["v_reset"] == params["v_rest"] == -65.0
     assert params["tau_refrac"] == 230.0 and params["i_offset"] == 0.0
     assert params["tau_m"] == 10.0 and params["v_thresh"] == -62.0
+
+
+def test_first_spike_times_reads_any_time_unit():
+    """Spike trains in s, ms or µs give the same first-spike times (ms)."""
+    import neo
+    import quantities as pq
+
+    from pynn_ttfs.trials import first_spike_times
+
+    ms = [np.array([1.5, 12.0, 27.25]), np.array([25.0])]  # trial duration 10 ms
+    expected = np.array([[1.5, np.inf], [2.0, np.inf], [7.25, 5.0]])
+    for unit, scale in ((pq.ms, 1.0), (pq.s, 1e-3), (pq.us, 1e3)):
+        trains = [neo.SpikeTrain(t * scale, units=unit, t_stop=30.0 * scale) for t in ms]
+        got = first_spike_times(trains, n_trials=3, trial_duration=10.0)
+        assert np.allclose(got, expected), (unit, got)
