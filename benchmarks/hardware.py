@@ -104,8 +104,12 @@ def train_software(recipe, data, epochs, log_every=25):
 
 
 def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset, trial_duration,
-                calibration_dir, chip_config, label="", select_on_val=False):
-    """Deploy ``model`` (a copy) on the chip, evaluate, train in the loop, evaluate."""
+                calibration_dir, chip_config, label="", select_on_val=False, average_from=0):
+    """Deploy ``model`` (a copy) on the chip, evaluate, train in the loop, evaluate.
+
+    ``average_from`` N > 0: the tested weights are the mean of the weights at the end of
+    epochs N..last (stochastic weight averaging: on a noisy chip the iterates scatter
+    around a plateau, and their mean sits nearer its centre than any one of them)."""
     model = copy.deepcopy(model)
     forward, _ = chip_forward(model, chip_seed, trial_duration, calibration_dir, chip_config)
     trainer = Trainer(model, recipe, forward=forward)
@@ -114,8 +118,13 @@ def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset,
     start = time.perf_counter()
     best = (trainer.evaluate(data.val).accuracy, copy.deepcopy(model.state_dict())) \
         if select_on_val else None
+    averaged, n_averaged = None, 0
     for epoch in range(epochs):
         metrics = trainer.train_epoch(train)
+        if average_from and epoch + 1 >= average_from:
+            weights = [w.detach().clone() for w in model.parameters]
+            averaged = weights if averaged is None else [a + w for a, w in zip(averaged, weights)]
+            n_averaged += 1
         message = (f"{label} chip {chip_seed} in-the-loop epoch {epoch + 1}/{epochs}: train acc "
                    f"{metrics.train_accuracy:.3f} ({metrics.seconds:.1f} s, {metrics.bumped_batches} "
                    f"bumped batches)")
@@ -125,7 +134,13 @@ def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset,
             if val > best[0]:
                 best = (val, copy.deepcopy(model.state_dict()))
         log(message)
-    if select_on_val and epochs:
+    if averaged is not None:
+        with torch.no_grad():
+            for parameter, total in zip(model.parameters, averaged):
+                parameter.copy_(total / n_averaged)
+        forward.write_weights()
+        log(f"{label} chip {chip_seed}: testing the mean weights of epochs {average_from}-{epochs}")
+    elif select_on_val and epochs:
         model.load_state_dict(best[1])
         forward.write_weights()
     train_seconds = time.perf_counter() - start
@@ -203,6 +218,9 @@ def main(argv=None):
                         help="whole-system power (W) for the energy estimate (default: Stradmann et al. 2022)")
     parser.add_argument("--select-on-val", action="store_true",
                         help="in-the-loop (and control): keep the epoch with the best validation accuracy")
+    parser.add_argument("--average-from", type=int, default=0, metavar="N",
+                        help="in-the-loop: test the mean of the weights at the end of epochs N..last "
+                             "(weight averaging; overrides --select-on-val)")
     parser.add_argument("--control", action="store_true",
                         help="also train the software network for --hil-epochs more epochs in software "
                              "and deploy it (the fair comparison for in-the-loop fine-tuning)")
@@ -263,7 +281,8 @@ def main(argv=None):
     for seed in ([] if args.no_chips else args.seeds):
         deployed, trained, seconds = in_the_loop(
             software.model, hil_recipe, data, seed, args.hil_epochs, args.train_subset, trial_duration,
-            args.calibration_dir, chip_config, select_on_val=args.select_on_val)
+            args.calibration_dir, chip_config, select_on_val=args.select_on_val,
+            average_from=args.average_from)
         log(f"chip {seed}: deployed {deployed['accuracy']:.4f} -> in-the-loop {trained['accuracy']:.4f}")
         per_chip.append({"chip_seed": seed, "deployed": deployed, "in_the_loop": trained,
                          "in_the_loop_train_seconds": seconds})
@@ -351,7 +370,7 @@ def write_table(results, software_eval, args, out_dir):
         f"| software (engine, exact) | {100 * software_eval['accuracy']:.1f} % (one network) |",
         f"| software-trained, deployed to chip | {100 * d['mean']:.1f} ± {100 * d['std']:.1f} % |",
         f"| in-the-loop on chip ({args.hil_epochs} epochs from the software network, lr {args.hil_lr:g} "
-        f"{args.hil_schedule}) | "
+        f"{args.hil_schedule}{f', weights averaged over epochs {args.average_from}-{args.hil_epochs}' if args.average_from else ''}) | "
         f"{100 * h['mean']:.1f} ± {100 * h['std']:.1f} % |",
         f"| published BSS-2 (paper) | {PUBLISHED[args.dataset + '_hardware_accuracy']} |",
         "",

@@ -63,7 +63,7 @@ def test_hardware_benchmark_runs_mnist16_on_the_chip(tmp_path):
     spec.loader.exec_module(hardware)
     out = tmp_path / "out"
     results = hardware.main(["--dataset", "mnist16", "--data-dir", str(data), "--hidden", "12",
-                             "--sw-epochs", "1", "--hil-epochs", "1", "--seeds", "0",
+                             "--sw-epochs", "1", "--hil-epochs", "2", "--average-from", "1", "--seeds", "0",
                              "--calibration-dir", str(tmp_path / "cal"), "--out", str(out)])
     (chip,) = results["per_chip"]
     assert chip["chip_seed"] == 0
@@ -72,6 +72,6 @@ def test_hardware_benchmark_runs_mnist16_on_the_chip(tmp_path):
         assert chip[row]["chip_time_per_classification_us"] == pytest.approx(180.0)
     assert results["setup"]["duplicate"] == 1 and results["setup"]["hidden"] == 12
     table = (out / "hardware.md").read_text()
-    assert "MNIST 16x16 256-12-10" in table and "96.9" in table
+    assert "MNIST 16x16 256-12-10" in table and "96.9" in table and "averaged over epochs 1-2" in table
     assert json.loads((out / "hardware.json").read_text())["in_the_loop_accuracy"]["values"]
     sim.end()
