@@ -122,6 +122,25 @@ def test_mnist_like_inputs_match_reference(path, side, ratio):
     assert torch.isfinite(out).float().mean() > 0.3
 
 
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_large_group_of_equal_times_inside_the_sample(path, ratio):
+    """A group of inputs at one time between earlier and later ones (the CPU loops add such
+    a group as one summed weight): neurons that cross before, just after and long after
+    the group all match the reference."""
+    g = torch.Generator().manual_seed(5)
+    batch, n_pre, n_post = 16, 60, 40
+    times = torch.rand(batch, n_pre, generator=g, dtype=torch.float64) * 3.0
+    times[:, :25] = 1.0  # the group, larger than cpu_kernels.TIE_GROUP_MIN
+    times[:4, 30:] = 1.0  # in some samples the group runs to the last input
+    weights = torch.randn(n_pre, n_post, generator=g, dtype=torch.float64) * 0.4
+    weights += torch.linspace(-0.05, 0.25, n_post, dtype=torch.float64)
+    params = layer_parameters(1.0, ratio, 1.0, n_post, weights)
+    out = assert_same(times, weights, params)
+    finite = out[torch.isfinite(out)]
+    assert (finite < 1.0).any() and ((finite > 1.0) & (finite < 1.2)).any() and (finite > 2.0).any()
+    assert not torch.isfinite(out).all()
+
+
 def test_per_neuron_parameters_and_mixed_ratios(path):
     times, weights = random_layer(11, 20, 50, 12)
     g = torch.Generator().manual_seed(3)

@@ -44,6 +44,9 @@ AVAILABLE = COMPILED and os.environ.get("PYNN_TTFS_NUMBA", "1") != "0"
 
 _threads = 1
 
+#: a group of at least this many inputs at one time is summed along weight rows
+TIE_GROUP_MIN = 8
+
 
 def use_threads(count: int) -> None:
     """Run the loops on at most ``count`` threads (torch's setting, so that
@@ -79,8 +82,8 @@ def _pick(variants):
 
 if COMPILED:
 
-    def _crossing_intervals(x, weights_t, ratio, threshold_reach, found, a, b, lo, hi, reference,
-                            spread):
+    def _crossing_intervals(x, weights_t, weights, ratio, threshold_reach, found, a, b, lo, hi,
+                            reference, spread):
         batch, n = x.shape
         m = weights_t.shape[0]
         for s in prange(batch):
@@ -101,50 +104,77 @@ if COMPILED:
                 dx[k] = row[order[k]] - ref
                 e_full[k] = math.exp(dx[k])
                 e_half[k] = math.exp(0.5 * dx[k]) if ratio != 1.0 else 1.0
+            # the largest group of inputs at one time (MNIST's dark pixels) enters every
+            # neuron as one summed weight: the sums are added along contiguous weight rows
+            # for all neurons at once instead of gathered neuron by neuron
+            group_start = 0
+            group_size = 0
+            k = 0
+            while k < n_finite:
+                k_end = k + 1
+                while k_end < n_finite and dx[k_end] == dx[k]:
+                    k_end += 1
+                if k_end - k > group_size:
+                    group_start, group_size = k, k_end - k
+                k = k_end
+            if group_size < TIE_GROUP_MIN:
+                group_size = 0
+            group_weight = np.zeros(m)
+            for k in range(group_start, group_start + group_size):
+                weight_row = weights[order[k]]
+                for j in range(m):
+                    group_weight[j] += weight_row[j]
             for j in range(m):
                 first = 0.0
                 second = 0.0
                 c = threshold_reach[j]
-                for k in range(n_finite):
-                    w = weights_t[j, order[k]]
+                k = 0
+                while k < n_finite:
+                    if group_size > 0 and k == group_start:
+                        w = group_weight[j]
+                        k_next = k + group_size
+                    else:
+                        w = weights_t[j, order[k]]
+                        k_next = k + 1
                     start = dx[k]
-                    last = k + 1 == n_finite
-                    stop = math.inf if last else dx[k + 1]
-                    # the maximum of u on [start, stop]: at the unconstrained peak if it lies
-                    # inside, else at the nearer end, where the exponentials are known
-                    if ratio == 1.0:  # u(t) = e^{-t} (first t - second)
+                    last = k_next == n_finite
+                    stop = math.inf if last else dx[k_next]
+                    # does u reach c on [start, stop]? u is unimodal there. If its peak lies
+                    # at or before start, u falls on the whole sub-interval and u(start) was
+                    # tested with the sub-interval before (u is continuous; 0 before the
+                    # first input). Else the maximum is u(stop), tested without a division
+                    # (the exponentials of the input times are known), or the interior peak.
+                    # An empty sub-interval (the next input at the same time) needs no test.
+                    reached = False
+                    if ratio == 1.0:  # u(t) = e^{-t} (first t - second), peak 1 + second/first
                         first += w * e_full[k]
                         second += w * (start * e_full[k])
-                        if not first > 0.0:
-                            continue
-                        peak = 1.0 + second / first
-                        if peak <= start:
-                            v_max = (first * start - second) / e_full[k]
-                        elif not last and peak >= stop:
-                            v_max = (first * stop - second) / e_full[k + 1]
-                        else:
-                            v_max = math.exp(-peak) * (first * peak - second)
-                    else:  # u(t) = e^{-t/2} first - e^{-t} second
+                        if first > 0.0 and stop != start and second > (start - 1.0) * first:
+                            if not last and second >= (stop - 1.0) * first:
+                                reached = first * stop - second >= c * e_full[k_next]
+                            else:
+                                peak = 1.0 + second / first
+                                reached = math.exp(-peak) * (first * peak - second) >= c
+                    else:  # u(t) = e^{-t/2} first - e^{-t} second, e^{peak/2} = 2 second/first
                         first += w * e_half[k]
                         second += w * e_full[k]
-                        if not (first > 0.0 and second > 0.0):
-                            continue
-                        # the peak e^{peak/2} = 2 second / first, compared without a log
-                        peak_factor = 2.0 * second / first
-                        if peak_factor <= e_half[k]:
-                            v_max = first / e_half[k] - second / e_full[k]
-                        elif not last and peak_factor >= e_half[k + 1]:
-                            v_max = first / e_half[k + 1] - second / e_full[k + 1]
-                        else:
-                            peak = 2.0 * math.log(peak_factor)
-                            v_max = math.exp(-0.5 * peak) * first - math.exp(-peak) * second
-                    if v_max >= c:
+                        if (first > 0.0 and second > 0.0 and stop != start
+                                and 2.0 * second > e_half[k] * first):
+                            if not last and 2.0 * second >= e_half[k_next] * first:
+                                reached = (first * e_half[k_next] - second
+                                           >= c * e_full[k_next])
+                            else:
+                                peak = 2.0 * math.log(2.0 * second / first)
+                                reached = (math.exp(-0.5 * peak) * first
+                                           - math.exp(-peak) * second >= c)
+                    if reached:
                         found[s, j] = True
                         a[s, j] = first
                         b[s, j] = second
                         lo[s, j] = start
                         hi[s, j] = stop
                         break
+                    k = k_next
 
     def _gradients(x, weights_t, T, grad_T, floor, ratio, cutoff, need_input, need_weight,
                    n_chunks, grad_x, grad_w_parts, dropped):
@@ -155,10 +185,22 @@ if COMPILED:
         for chunk in prange(n_chunks):
             kernel = np.zeros(n)  # by position in the sample's time order
             slope_kernel = np.zeros(n)
+            e_in = np.zeros(n)
+            h_in = np.zeros(n)
             grad_w = grad_w_parts[chunk]
             for s in range(chunk * per_chunk, min(batch, (chunk + 1) * per_chunk)):
                 row = x[s]
                 order = np.argsort(row, kind="mergesort")  # causal inputs come first
+                # e^{-lag} = e^{-(t - ref)} e^{(t_i - ref)}: one exponential per input and
+                # one per neuron instead of one per (neuron, causal input)
+                ref = row[order[0]] if row[order[0]] < math.inf else 0.0
+                for k in range(n):
+                    t_in = row[order[k]]
+                    if not t_in < math.inf:
+                        break
+                    e_in[k] = math.exp(t_in - ref)
+                    if ratio != 1.0:
+                        h_in[k] = math.exp(0.5 * (t_in - ref))
                 for j in range(m):
                     t = T[s, j]
                     g = grad_T[s, j]
@@ -167,16 +209,20 @@ if COMPILED:
                     slope = 0.0
                     largest = 0.0
                     n_causal = 0
+                    # factorised only where e^{-(t - ref)} stays a normal float64
+                    factorised = t - ref < 700.0
+                    e_out = math.exp(-(t - ref)) if factorised else 0.0
+                    h_out = math.exp(-0.5 * (t - ref)) if factorised else 0.0
                     for k in range(n):
                         lag = t - row[order[k]]
                         if not lag > 0.0:  # this and all later inputs are not causal
                             break
-                        e = math.exp(-lag)
+                        e = e_out * e_in[k] if factorised else math.exp(-lag)
                         if ratio == 1.0:
                             kernel[k] = lag * e
                             slope_kernel[k] = (1.0 - lag) * e
                         else:
-                            h = math.exp(-0.5 * lag)
+                            h = h_out * h_in[k] if factorised else math.exp(-0.5 * lag)
                             kernel[k] = h - e
                             slope_kernel[k] = e - 0.5 * h
                         slope += weights_t[j, order[k]] * slope_kernel[k]
@@ -311,8 +357,9 @@ def crossing_intervals(x: np.ndarray, weights: np.ndarray, ratio: float,
     lo, hi = np.zeros((batch, m)), np.zeros((batch, m))
     reference, spread = np.zeros(batch), np.zeros(batch)
     # weights as (n_post, n_pre) rows: a neuron's loop reads one contiguous row
+    weights = np.ascontiguousarray(weights, np.float64)
     _pick(_crossing_intervals_variants)(
-        np.ascontiguousarray(x, np.float64), np.ascontiguousarray(np.asarray(weights, np.float64).T),
+        np.ascontiguousarray(x, np.float64), np.ascontiguousarray(weights.T), weights,
         float(ratio), np.ascontiguousarray(threshold_reach, np.float64),
         found, a, b, lo, hi, reference, spread)
     return found, a, b, lo, hi, reference, spread
