@@ -11,6 +11,14 @@ Each seed trains from scratch (direct engine path, one torch thread per run; ``-
 runs seeds in parallel processes) and is tested on the test split. Prints a table and
 writes JSON: one record per (dataset, recipe) with the per-seed results, mean, std,
 seconds per epoch, mean first-output-spike time and spikes per classification.
+
+Seeds of one setup can be spread over several invocations (a 5-seed MNIST benchmark is
+hours of CPU time): seeds whose runs ``--json`` already holds for the same setup (dataset,
+recipe, changed fields, epochs, training-set size) are kept and not trained again, and
+``--merge FILE ...`` takes runs from other files (``--fresh`` retrains everything):
+
+    python benchmarks/accuracy.py --dataset mnist --seeds 2 --json part.json ...
+    python benchmarks/accuracy.py --dataset mnist --seeds 0 1 2 3 4 --merge part.json --json all.json ...
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -66,11 +75,13 @@ def run_seed(task: Dict) -> Dict:
     }
 
 
-def summarise(dataset: str, recipe: str, overrides: Dict, runs: List[Dict], n_seeds: int) -> Dict:
+def summarise(dataset: str, recipe: str, overrides: Dict, runs: List[Dict], n_seeds: int,
+              train_size=None) -> Dict:
     """One table row: the seeds run so far (``complete`` once all ``n_seeds`` are in)."""
+    runs = sorted(runs, key=lambda r: r["seed"])
     accs = [100 * r["test_accuracy"] for r in runs]
     return {
-        "dataset": dataset, "recipe": recipe, "recipe_changes": overrides,
+        "dataset": dataset, "recipe": recipe, "recipe_changes": overrides, "train_size": train_size,
         "substrate": "software", "device": runs[0].get("device", "cpu"), "complete": len(runs) == n_seeds,
         "epochs": runs[0]["epochs"], "seeds": [r["seed"] for r in runs], "runs": runs,
         "test_accuracy_mean": statistics.mean(accs),
@@ -85,6 +96,31 @@ def summarise(dataset: str, recipe: str, overrides: Dict, runs: List[Dict], n_se
 def write_json(path: str, records: List[Dict]) -> None:
     with open(path, "w") as handle:
         json.dump(records, handle, indent=2)
+
+
+def same_setup(record: Dict, dataset: str, recipe: str, overrides: Dict, epochs, train_size) -> bool:
+    """Whether ``record`` (a table row of an earlier JSON) measured the same thing: runs of
+    one setup can be pooled across invocations, one seed at a time."""
+    return (record.get("dataset") == dataset and record.get("recipe") == recipe
+            and record.get("recipe_changes", {}) == overrides
+            and (epochs is None or record.get("epochs") == epochs)
+            and record.get("train_size") == train_size)
+
+
+def earlier_runs(paths: List[str], dataset: str, recipe: str, overrides: Dict, epochs,
+                 train_size) -> Dict[int, Dict]:
+    """Per-seed runs of the same setup found in the JSON files ``paths`` (missing files are
+    skipped), the first file's run winning for a seed."""
+    runs: Dict[int, Dict] = {}
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        with open(path) as handle:
+            for record in json.load(handle):
+                if same_setup(record, dataset, recipe, overrides, epochs, train_size):
+                    for run in record["runs"]:
+                        runs.setdefault(run["seed"], run)
+    return runs
 
 
 def main(argv=None) -> List[Dict]:
@@ -102,7 +138,12 @@ def main(argv=None) -> List[Dict]:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change a recipe field, e.g. lr_schedule=cosine (repeatable)")
     parser.add_argument("--progress", action="store_true", help="print one line per epoch")
-    parser.add_argument("--json", help="write the records to this file")
+    parser.add_argument("--json", help="write the records to this file; the runs of seeds it "
+                        "already holds for the same setup are kept, not trained again")
+    parser.add_argument("--merge", nargs="+", default=[], metavar="FILE",
+                        help="also take the runs of the same setup from these JSON files")
+    parser.add_argument("--fresh", action="store_true",
+                        help="train every seed again, ignoring the runs in --json")
     args = parser.parse_args(argv)
     from pynn_ttfs.training.recipe import parse_overrides
     overrides = parse_overrides(args.set)
@@ -114,21 +155,28 @@ def main(argv=None) -> List[Dict]:
     records = []
     for dataset in args.dataset:
         for recipe in args.recipe:
+            sources = ([] if args.fresh or not args.json else [args.json]) + args.merge
+            found = earlier_runs(sources, dataset, recipe, overrides, args.epochs, args.train_size)
+            runs = [found[s] for s in args.seeds if s in found]
+            if runs:
+                print(f"{dataset} {recipe}: seeds {[r['seed'] for r in runs]} taken from "
+                      f"{', '.join(sources)}", file=sys.stderr)
             tasks = [dict(dataset=dataset, recipe=recipe, seed=s, epochs=args.epochs,
                           train_size=args.train_size, data_dir=args.data_dir,
                           overrides=overrides, progress=args.progress, device=args.device)
-                     for s in args.seeds]
-            runs = []
-            pool = multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else None
+                     for s in args.seeds if s not in found]
+            n_seeds = len(args.seeds)
+            pool = (multiprocessing.get_context("spawn").Pool(args.jobs)
+                    if args.jobs > 1 and len(tasks) > 1 else None)
             results = pool.imap(run_seed, tasks) if pool else map(run_seed, tasks)
             for run in results:
                 runs.append(run)
                 if args.json:  # after every seed, so a long benchmark keeps what it has
                     write_json(args.json, records + [summarise(dataset, recipe, overrides, runs,
-                                                               len(tasks))])
+                                                               n_seeds, args.train_size)])
             if pool:
                 pool.close()
-            records.append(summarise(dataset, recipe, overrides, runs, len(tasks)))
+            records.append(summarise(dataset, recipe, overrides, runs, n_seeds, args.train_size))
             if args.json:
                 write_json(args.json, records)
 

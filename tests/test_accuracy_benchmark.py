@@ -1,0 +1,50 @@
+"""benchmarks/accuracy.py pools the seeds of one setup across invocations."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def accuracy():
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SHORT = ["--dataset", "yinyang", "--epochs", "1", "--train-size", "150"]
+
+
+def test_seeds_already_in_the_json_are_kept_and_not_trained_again(accuracy, tmp_path, capsys):
+    out = tmp_path / "acc.json"
+    first = accuracy.main(SHORT + ["--seeds", "3", "--json", str(out)])
+    assert first[0]["seeds"] == [3] and first[0]["complete"]
+    saved = json.loads(out.read_text())[0]["runs"][0]
+    records = accuracy.main(SHORT + ["--seeds", "3", "4", "--json", str(out)])
+    assert "seeds [3] taken from" in capsys.readouterr().err
+    record = json.loads(out.read_text())[0]
+    assert record == records[0]
+    assert record["seeds"] == [3, 4] and record["complete"]
+    assert record["runs"][0] == saved  # the earlier run itself, not a new one
+    assert record["runs"][1]["seed"] == 4
+    # another setup (a changed recipe field) does not reuse those runs
+    other = accuracy.main(SHORT + ["--seeds", "3", "--set", "lr=0.001", "--json", str(out)])
+    assert other[0]["runs"][0] != saved
+    assert json.loads(out.read_text())[0]["recipe_changes"] == {"lr": 0.001}
+
+
+def test_runs_merged_from_other_files_and_fresh_retrains(accuracy, tmp_path):
+    part = tmp_path / "seed5.json"
+    accuracy.main(SHORT + ["--seeds", "5", "--json", str(part)])
+    saved = json.loads(part.read_text())[0]["runs"][0]
+    out = tmp_path / "all.json"
+    merged = accuracy.main(SHORT + ["--seeds", "5", "--merge", str(part), "--json", str(out)])
+    assert merged[0]["runs"] == [saved]
+    fresh = accuracy.main(SHORT + ["--seeds", "5", "--fresh", "--json", str(part)])
+    assert fresh[0]["runs"][0]["seconds_total_training"] != saved["seconds_total_training"]
+    # training is deterministic for a seed: the retrained run scores the same
+    assert fresh[0]["runs"][0]["test_accuracy"] == saved["test_accuracy"]
