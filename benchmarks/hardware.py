@@ -71,10 +71,11 @@ def log(*args):
 
 
 def chip_forward(model: TTFSModel, chip_seed: int, trial_duration: float, calibration_dir: str,
-                 chip_config: ChipConfig):
-    """Set up pynn_ttfs on the emulated chip and build ``model``'s network there."""
+                 chip_config: ChipConfig, calibration: str = "auto"):
+    """Set up pynn_ttfs on the emulated chip and build ``model``'s network there
+    (``calibration``: "auto" = the chip's cached calibration, "none" = the raw chip)."""
     sim.setup(timestep=0.1, trial_duration=trial_duration, backend="bss2", chip_seed=chip_seed,
-              calibration_dir=calibration_dir, chip_config=chip_config)
+              calibration=calibration, calibration_dir=calibration_dir, chip_config=chip_config)
     inputs, _, projections, _ = build_network(sim, model, tau_syn_ms=TAU_SYN_MS, delay_ms=0.0,
                                               trial_duration=trial_duration)
     network = PyNNNetwork(sim, inputs, projections, trial_duration=trial_duration)
@@ -106,14 +107,16 @@ def train_software(recipe, data, epochs, log_every=25):
 
 
 def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset, trial_duration,
-                calibration_dir, chip_config, label="", select_on_val=False, average_from=0):
+                calibration_dir, chip_config, label="", select_on_val=False, average_from=0,
+                calibration="auto"):
     """Deploy ``model`` (a copy) on the chip, evaluate, train in the loop, evaluate.
 
     ``average_from`` N > 0: the tested weights are the mean of the weights at the end of
     epochs N..last (stochastic weight averaging: on a noisy chip the iterates scatter
     around a plateau, and their mean sits nearer its centre than any one of them)."""
     model = copy.deepcopy(model)
-    forward, _ = chip_forward(model, chip_seed, trial_duration, calibration_dir, chip_config)
+    forward, _ = chip_forward(model, chip_seed, trial_duration, calibration_dir, chip_config,
+                              calibration)
     trainer = Trainer(model, recipe, forward=forward)
     deployed = evaluate(trainer, data.test, forward)
     train = data.train.subset(train_subset) if train_subset else data.train
@@ -148,6 +151,25 @@ def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset,
     train_seconds = time.perf_counter() - start
     trained = evaluate(trainer, data.test, forward) if epochs else deployed
     return deployed, trained, train_seconds
+
+
+def parse_chip_changes(parser, items):
+    """``KEY=VALUE`` texts -> ChipConfig field changes (values read as JSON numbers, booleans
+    or lists); a malformed item or an unknown field is a command-line error naming it."""
+    changes = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--chip-set needs KEY=VALUE, got {item!r}")
+        try:
+            changes[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            parser.error(f"--chip-set {key}: {text!r} is not a number, boolean or list")
+    try:
+        ChipConfig().replace(**changes)
+    except (ValueError, TypeError) as error:
+        parser.error(f"--chip-set: {error}")
+    return changes
 
 
 def summarise(values):
@@ -233,6 +255,10 @@ def main(argv=None):
                         help="load OUT/software_model.pt instead of training the software network again")
     parser.add_argument("--no-chips", action="store_true", help="skip the per-chip rows (e.g. sweeps only)")
     parser.add_argument("--calibration-dir", default="bss2_calibration")
+    parser.add_argument("--calibration", choices=["auto", "none"], default="auto",
+                        help="the chips' per-chip calibration (auto: cached or measured) or none (raw chips)")
+    parser.add_argument("--chip-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a ChipConfig field (repeatable), e.g. calibrated_tau_spread=0.15")
     parser.add_argument("--out", default="results/hardware")
     parser.add_argument("--short", action="store_true",
                         help="smoke run: 2 chips, 20 software epochs, 1 in-the-loop epoch on 600 samples")
@@ -249,7 +275,7 @@ def main(argv=None):
         args.hidden = 120 if args.dataset == "yinyang" else 246
     data = duplicate_inputs(load_dataset(args.dataset, data_dir=args.data_dir), args.duplicate)
     trial_duration = args.trial_tau * TAU_SYN_MS
-    chip_config = ChipConfig(trial_duration_tau_s=args.trial_tau)
+    chip_config = ChipConfig(trial_duration_tau_s=args.trial_tau, **parse_chip_changes(parser, args.chip_set))
     clip = args.sw_weight_clip if args.sw_weight_clip > 0 else None
     base = (improved_recipe if args.sw_recipe == "improved" else published_recipe)(args.dataset)
     if args.sw_epochs is None:
@@ -284,7 +310,7 @@ def main(argv=None):
         deployed, trained, seconds = in_the_loop(
             software.model, hil_recipe, data, seed, args.hil_epochs, args.train_subset, trial_duration,
             args.calibration_dir, chip_config, select_on_val=args.select_on_val,
-            average_from=args.average_from)
+            average_from=args.average_from, calibration=args.calibration)
         log(f"chip {seed}: deployed {deployed['accuracy']:.4f} -> in-the-loop {trained['accuracy']:.4f}")
         per_chip.append({"chip_seed": seed, "deployed": deployed, "in_the_loop": trained,
                          "in_the_loop_train_seconds": seconds})
@@ -313,7 +339,8 @@ def main(argv=None):
         deployed_rows = []
         for seed in args.seeds:
             deployed, _, _ = in_the_loop(control.model, hil_recipe, data, seed, 0, args.train_subset,
-                                         trial_duration, args.calibration_dir, chip_config)
+                                         trial_duration, args.calibration_dir, chip_config,
+                                         calibration=args.calibration)
             deployed_rows.append(deployed["accuracy"])
             log(f"control (software +{args.hil_epochs} epochs) deployed on chip {seed}: {deployed['accuracy']:.4f}")
         results["control"] = {"software_accuracy": control_software,
@@ -326,7 +353,8 @@ def main(argv=None):
         for name, value, config in sweep_configs(chip_config):
             deployed, trained, _ = in_the_loop(
                 software.model, hil_recipe, data, args.seeds[0], args.sweep_hil_epochs,
-                args.sweep_train_subset, trial_duration, args.calibration_dir, config, label=f"[{name}={value}]")
+                args.sweep_train_subset, trial_duration, args.calibration_dir, config, label=f"[{name}={value}]",
+                calibration=args.calibration)
             records.append({"property": name, "value": value, "deployed": deployed["accuracy"],
                             "in_the_loop": trained["accuracy"]})
             log(f"sweep {name}={value}: deployed {deployed['accuracy']:.3f}, in-the-loop {trained['accuracy']:.3f}")

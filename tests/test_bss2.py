@@ -182,7 +182,7 @@ def test_calibration_shrinks_the_measured_spread_and_round_trips_through_file(tm
     with pytest.raises(ValueError, match="chip_seed 11, not 12"):
         Calibration.load(path, chip_seed=12)
     with pytest.raises(ValueError, match="different chip configuration"):
-        Calibration.load(path, config=cfg.replace(tau_mem_spread=0.3))
+        Calibration.load(path, config=cfg.replace(tau_mem_spread=0.45))
 
 
 def test_calibration_never_reads_hidden_parameters():

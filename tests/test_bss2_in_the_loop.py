@@ -75,3 +75,39 @@ def test_hardware_benchmark_runs_mnist16_on_the_chip(tmp_path):
     assert "MNIST 16x16 256-12-10" in table and "96.9" in table and "averaged over epochs 1-2" in table
     assert json.loads((out / "hardware.json").read_text())["in_the_loop_accuracy"]["values"]
     sim.end()
+
+
+def _hardware_module():
+    import importlib.util
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "hardware.py"
+    spec = importlib.util.spec_from_file_location("hardware_benchmark", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_hardware_benchmark_chip_changes_and_raw_chips(tmp_path, capsys):
+    """--chip-set changes ChipConfig fields (recorded with the results), --calibration none
+    runs the raw chips; malformed or unknown fields are command-line errors naming them."""
+    hardware = _hardware_module()
+    common = ["--sw-epochs", "2", "--hil-epochs", "0", "--seeds", "1", "--train-subset", "100",
+              "--calibration-dir", str(tmp_path / "cal")]
+    raw = hardware.main(common + ["--calibration", "none", "--chip-set", "calibrated_tau_spread=0.2",
+                                  "--chip-set", "noise=false", "--out", str(tmp_path / "raw")])
+    assert raw["setup"]["chip_config"]["calibrated_tau_spread"] == 0.2
+    assert raw["setup"]["chip_config"]["noise"] is False and raw["setup"]["calibration"] == "none"
+    assert not (tmp_path / "cal").exists()  # raw chips: nothing calibrated or cached
+    calibrated = hardware.main(common + ["--out", str(tmp_path / "cal_out")])
+    assert any((tmp_path / "cal").iterdir())
+    assert (raw["per_chip"][0]["deployed"]["accuracy"]
+            != calibrated["per_chip"][0]["deployed"]["accuracy"])
+    for bad, message in [("nonsense_field=1", "unknown ChipConfig fields"),
+                         ("calibrated_tau_spread", "needs KEY=VALUE"),
+                         ("calibrated_tau_spread=abc", "is not a number"),
+                         ("calibrated_tau_spread=-1", "must be >= 0")]:
+        with pytest.raises(SystemExit):
+            hardware.main(common + ["--chip-set", bad, "--out", str(tmp_path / "bad")])
+        assert message in capsys.readouterr().err
+    sim.end()

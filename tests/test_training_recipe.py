@@ -208,7 +208,7 @@ def test_improved_mnist16_recipe_has_the_measured_changes():
     from pynn_ttfs.training.recipe import improved_recipe
     recipe = improved_recipe("mnist16")
     assert (recipe.xi, recipe.batch_size, recipe.lr, recipe.lr_schedule, recipe.epochs) == \
-        (0.1, 100, 0.005, "cosine", 70)
+        (0.1, 100, 0.005, "cosine", 150)
     assert published_recipe("mnist16").xi == 0.2  # the published recipe stays as published
     assert improved_recipe("mnist16", xi=0.2, epochs=3).xi == 0.2  # overrides win
     assert improved_recipe("mnist").xi == 0.2  # not measured on 28x28: unchanged
