@@ -42,9 +42,7 @@ def test_short_in_the_loop_run_on_bss2_improves_accuracy(tmp_path):
 def test_hardware_benchmark_runs_mnist16_on_the_chip(tmp_path):
     """benchmarks/hardware.py --dataset mnist16: a 256-input network trained in software,
     deployed to the chip and trained in the loop there, with its table row."""
-    import importlib.util
     import json
-    from pathlib import Path
 
     import numpy as np
 
@@ -57,10 +55,7 @@ def test_hardware_benchmark_runs_mnist16_on_the_chip(tmp_path):
     write_idx(data / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 60))
     write_idx(data / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (30, 28, 28)))
     write_idx(data / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 30))
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "hardware.py"
-    spec = importlib.util.spec_from_file_location("hardware_benchmark", script)
-    hardware = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hardware)
+    hardware = _hardware_module()
     out = tmp_path / "out"
     results = hardware.main(["--dataset", "mnist16", "--data-dir", str(data), "--hidden", "12",
                              "--sw-epochs", "1", "--hil-epochs", "2", "--average-from", "1", "--seeds", "0",
