@@ -17,7 +17,8 @@ thr_j = 1 + threshold offset - leak offset (both relative to the nominal thresho
 col_j the neuron's synaptic input strength, syn_ij the per-synapse mismatch. ``drift_*``
 are the post-calibration residuals: they appear only once trims are loaded and model what
 the real calibration cannot remove (they are sized to the published residuals: threshold
-+5 % +- 3.1 %, time constants a few %). Without trims the chip shows its raw spread.
++5 % +- 3.1 %, time constants 15 %, the middle of the published "roughly 10-20 %").
+Without trims the chip shows its raw spread.
 """
 from __future__ import annotations
 
