@@ -203,6 +203,52 @@ def test_gradients_at_given_output_times(path, ratio):
     assert torch.allclose(ref_w, fast_w, rtol=1e-9, atol=1e-9 * (1 + ref_w.abs().max()))
 
 
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_min_slope_drops_exactly_the_pairs_with_a_flat_or_falling_membrane(path, ratio):
+    """Recorded times where the model's membrane is flat or falling at T (as on a chip
+    whose neurons differ from the model): with min_slope such a pair passes no gradient,
+    neither to the weights nor to the inputs; every other pair is untouched. Same pairs
+    and counts on every path as in the reference."""
+    times, weights = random_layer(23, 30, 45, 8)
+    params = layer_parameters(1.0, ratio, 0.3, 8, weights)
+    solved = solve_first_spike_times_reference(times, weights, params)
+    g = torch.Generator().manual_seed(6)
+    recorded = torch.where(torch.isfinite(solved),
+                           solved + 0.4 * torch.rand(solved.shape, generator=g, dtype=solved.dtype),
+                           solved)  # late: past the model's crossing, often past its peak
+    grad = torch.randn(recorded.shape, generator=g, dtype=recorded.dtype)
+    threshold = 0.3
+    # the model's v'(T) per pair, from the reference's own kernel derivative
+    from pynn_ttfs.engine.neuron import psp_kernel_derivative
+    lag = recorded.unsqueeze(1) - times.unsqueeze(2)
+    lag = torch.where(torch.isfinite(lag) & (lag > 0), lag, torch.full_like(lag, -1.0))
+    slope = torch.einsum("bim,im->bm", psp_kernel_derivative(lag, params.tau_syn, params.tau_mem), weights)
+    min_slope = 0.5
+    low = torch.isfinite(recorded) & (slope < min_slope * threshold)
+    assert 0.1 < low[torch.isfinite(recorded)].float().mean() < 0.9  # both kinds present
+    expected_x, expected_w = first_spike_gradients_reference(
+        times, weights, recorded, params, torch.where(low, torch.zeros_like(grad), grad))
+    for gradients in (first_spike_gradients, first_spike_gradients_reference):
+        stats = {}
+        gx, gw = gradients(times, weights, recorded, params, grad, stats=stats, min_slope=min_slope)
+        assert stats["n_low_slope"] == int(low.sum())
+        assert torch.allclose(gx, expected_x, rtol=1e-9, atol=1e-9 * (1 + expected_x.abs().max()))
+        assert torch.allclose(gw, expected_w, rtol=1e-9, atol=1e-9 * (1 + expected_w.abs().max()))
+    # off (None) and 0 on the model's own times change nothing: there v'(T) > 0
+    plain_x, plain_w = first_spike_gradients(times, weights, solved, params, grad)
+    zero_x, zero_w = first_spike_gradients(times, weights, solved, params, grad, min_slope=0.0)
+    assert torch.equal(plain_x, zero_x) and torch.equal(plain_w, zero_w)
+
+
+@pytest.mark.parametrize("bad", [-0.1, math.inf, math.nan])
+def test_bad_min_slope_is_a_clear_error(bad):
+    times, weights = random_layer(1, 4, 5, 3)
+    params = layer_parameters(1.0, 1.0, 0.3, 3, weights)
+    T = solve_first_spike_times(times, weights, params)
+    with pytest.raises(ValueError, match=r"min_slope must be a finite number >= 0 or None"):
+        first_spike_gradients(times, weights, T, params, torch.ones_like(T), min_slope=bad)
+
+
 def test_autograd_through_two_layers_matches_reference(path):
     times = mnist_like(4, 6, 16)
     g = torch.Generator().manual_seed(9)

@@ -176,8 +176,8 @@ if COMPILED:
                         break
                     k = k_next
 
-    def _gradients(x, weights_t, T, grad_T, floor, ratio, cutoff, need_input, need_weight,
-                   n_chunks, grad_x, grad_w_parts, dropped):
+    def _gradients(x, weights_t, T, grad_T, floor, drop_below, ratio, cutoff, need_input,
+                   need_weight, n_chunks, grad_x, grad_w_parts, dropped, low_slope):
         batch, n = x.shape
         m = weights_t.shape[0]
         per_chunk = (batch + n_chunks - 1) // n_chunks
@@ -228,6 +228,9 @@ if COMPILED:
                         slope += weights_t[j, order[k]] * slope_kernel[k]
                         largest = max(largest, kernel[k])
                         n_causal += 1
+                    if slope < drop_below[j]:  # the model does not cross here: no gradient
+                        low_slope[s, j] = True
+                        continue
                     q = g / max(slope, floor[j])
                     if need_input:
                         for k in range(n_causal):
@@ -366,12 +369,13 @@ def crossing_intervals(x: np.ndarray, weights: np.ndarray, ratio: float,
 
 
 def dense_gradients(x: np.ndarray, weights: np.ndarray, T: np.ndarray, grad_T: np.ndarray,
-                    floor: np.ndarray, ratio: float, cutoff, need_input: bool,
-                    need_weight: bool):
-    """(dL/dx (B, n) or None, dL/dW (n, m) or None, dropped (B, m) bool), float64, tau_syn
-    units; the formulas of ``fast._gradients_dense``. ``floor`` (m,): the smallest slope
-    used in a division; ``cutoff``: the per-(sample, neuron) weight-gradient cut-off or
-    None."""
+                    floor: np.ndarray, drop_below: np.ndarray, ratio: float, cutoff,
+                    need_input: bool, need_weight: bool):
+    """(dL/dx (B, n) or None, dL/dW (n, m) or None, dropped (B, m) bool, low_slope (B, m)
+    bool), float64, tau_syn units; the formulas of ``fast._gradients_dense``. ``floor``
+    (m,): the smallest slope used in a division; ``drop_below`` (m,): a pair whose slope is
+    below it passes no gradient (-inf: none); ``cutoff``: the per-(sample, neuron)
+    weight-gradient cut-off or None."""
     batch, n = x.shape
     m = weights.shape[1]
     n_chunks = max(1, min(batch, _threads))
@@ -379,10 +383,13 @@ def dense_gradients(x: np.ndarray, weights: np.ndarray, T: np.ndarray, grad_T: n
     # (n_post, n_pre) layout, as the weights: a neuron's loop touches one contiguous row
     grad_w_parts = np.zeros((n_chunks, m, n) if need_weight else (n_chunks, 1, 1))
     dropped = np.zeros((batch, m), dtype=np.bool_)
-    _pick(_gradients_variants)(x, np.ascontiguousarray(weights.T), T, grad_T, floor, float(ratio), -1.0 if cutoff is None else float(cutoff),
-               need_input, need_weight, n_chunks, grad_x, grad_w_parts, dropped)
+    low_slope = np.zeros((batch, m), dtype=np.bool_)
+    _pick(_gradients_variants)(x, np.ascontiguousarray(weights.T), T, grad_T, floor, drop_below,
+                               float(ratio), -1.0 if cutoff is None else float(cutoff),
+                               need_input, need_weight, n_chunks, grad_x, grad_w_parts, dropped,
+                               low_slope)
     grad_w = grad_w_parts.sum(axis=0).T if need_weight else None
-    return (grad_x if need_input else None), grad_w, dropped
+    return (grad_x if need_input else None), grad_w, dropped, low_slope
 
 
 def general_first_spike_times(x: np.ndarray, weights: np.ndarray, tau_syn: np.ndarray,

@@ -653,9 +653,9 @@ def _solve_dense(x, weights_ext, c, ratio):
 
 
 def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight, cutoff=None,
-                     stats=None):
+                     stats=None, min_slope=None):
     """Small layer, tau_syn units: (dL/dx (B, n), dL/dW / tau_syn (n, m)) from (B, n, m).
-    ``cutoff``: see :func:`_weight_scale`."""
+    ``cutoff``: see :func:`_weight_scale`; ``min_slope``: see :func:`_slope_scale`."""
     dtype = x.dtype
     active = (T < math.inf) & (grad_T != 0)
     T = torch.where(active, T, torch.full_like(T, -math.inf))
@@ -672,8 +672,7 @@ def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight, c
         slope_kernel = (e - 0.5 * h) * causal
     weighted_slope = slope_kernel * weights
     slope = weighted_slope.sum(dim=1)
-    floor = math.sqrt(torch.finfo(dtype).eps) * c
-    q = torch.where(active, grad_T, torch.zeros_like(grad_T)) / torch.maximum(slope, floor)
+    q = _slope_scale(active, grad_T, slope, c, min_slope, stats)
     grad_x = (weighted_slope * q.unsqueeze(1)).sum(dim=2) if need_input else None
     grad_w = None
     if need_weight:
@@ -684,16 +683,19 @@ def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight, c
 
 
 def _gradients_dense_cpu(x, weights, T, grad_T, c, ratio, need_input, need_weight, cutoff=None,
-                         stats=None):
+                         stats=None, min_slope=None):
     """:func:`_gradients_dense` by the fused loops of ``cpu_kernels`` (float64 inside)."""
     dtype = x.dtype
     floor = (math.sqrt(torch.finfo(dtype).eps) * c).double().numpy()
+    drop_below = (c.double() * (-math.inf if min_slope is None else min_slope)).numpy()
     with _torch_threads_kept():
-        gx, gw, dropped = cpu_kernels.dense_gradients(
+        gx, gw, dropped, low_slope = cpu_kernels.dense_gradients(
             x.double().numpy(), weights.double().numpy(), T.double().numpy(),
-            grad_T.double().numpy(), floor, ratio, cutoff, need_input, need_weight)
+            grad_T.double().numpy(), floor, drop_below, ratio, cutoff, need_input, need_weight)
     if stats is not None and cutoff is not None:
         stats["n_cut"] = stats.get("n_cut", 0) + int(dropped.sum())
+    if stats is not None and min_slope is not None:
+        stats["n_low_slope"] = stats.get("n_low_slope", 0) + int(low_slope.sum())
     return (torch.from_numpy(gx).to(dtype) if gx is not None else None,
             torch.from_numpy(gw).to(dtype) if gw is not None else None)
 
@@ -709,6 +711,23 @@ def _weight_scale(q, largest_kernel, cutoff, stats):
     if stats is not None:
         stats["n_cut"] = stats.get("n_cut", 0) + int(drop.sum())
     return torch.where(drop, torch.zeros_like(q), q)
+
+
+def _slope_scale(active, grad_T, slope, c, min_slope, stats):
+    """q = dL/dT / v'(T) of the active (sample, neuron) pairs, 0 elsewhere (tau_syn units).
+
+    v'(T) is floored at sqrt(eps) c, as in the reference: an exact touch stays finite.
+    ``min_slope`` (None = off): a pair whose v'(T) < min_slope c passes no gradient at all
+    (counted in ``stats["n_low_slope"]``). At times recorded on another substrate (a chip
+    whose neurons differ from the model) the model's membrane may be flat or falling at
+    T; dividing by that slope gives gradients of arbitrary size and sign."""
+    floor = math.sqrt(torch.finfo(slope.dtype).eps) * c
+    if min_slope is not None:
+        low = active & (slope < min_slope * c)
+        if stats is not None:
+            stats["n_low_slope"] = stats.get("n_low_slope", 0) + int(low.sum())
+        active = active & ~low
+    return torch.where(active, grad_T, torch.zeros_like(grad_T)) / torch.maximum(slope, floor)
 
 
 def _largest_causal_kernel(x, T, ratio):
@@ -738,7 +757,7 @@ def _largest_causal_kernel(x, T, ratio):
 # ----------------------------------------------------------------------------- gradients
 
 def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, need_weight,
-                    cached=None, cutoff=None, stats=None):
+                    cached=None, cutoff=None, stats=None, min_slope=None):
     """One chunk of samples, tau_syn units: (dL/dx (B, n), dL/dW / tau_syn (n, m)).
 
     T may be any time (+inf: silent); the causal set of (b, j) is {x_bi < T_bj}.
@@ -792,8 +811,7 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
             kernel_slope = (e - 0.5 * h) * causal
         slope.view(-1).index_add_(0, part, (w * kernel_slope).sum(dim=1))
         local.append((part, rows, index_m, w, kernel, kernel_slope))
-    floor = math.sqrt(torch.finfo(dtype).eps) * c  # as the reference: keeps touches finite
-    q = torch.where(active, grad_T, zero) / torch.maximum(slope, floor)  # dL/dT / v'(T)
+    q = _slope_scale(active, grad_T, slope, c, min_slope, stats)  # dL/dT / v'(T)
     q_w = _weight_scale(q, lambda: _largest_causal_kernel(x, torch.where(active, T, zero), ratio),
                         cutoff, stats) if need_weight else q
     # matrix-product part: every input up to p_{g*} is causal; separable relative to p_{g*}
@@ -840,7 +858,7 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
 
 def gradients_fast(input_times, weights, output_times, params: LayerParameters, grad_output,
                    need_input_grad=True, need_weight_grad=True, solver_state=None,
-                   weight_grad_cutoff=None, stats=None):
+                   weight_grad_cutoff=None, stats=None, min_slope=None):
     """Same contract as ``first_spike_gradients``; None when the layer does not suit.
     ``solver_state``: what :func:`solve_fast` kept for these inputs and weights."""
     groups = _groups(params)
@@ -875,18 +893,19 @@ def gradients_fast(input_times, weights, output_times, params: LayerParameters, 
             dense_gradients = _gradients_dense_cpu if loops else _gradients_dense
             if dense and whole and len(chunks) == 1:  # one chunk: no copies
                 gx, gw = dense_gradients(x, w, T, g, c, ratio, need_input_grad,
-                                         need_weight_grad, cutoff, stats)
+                                         need_weight_grad, cutoff, stats, min_slope=min_slope)
                 return gx, (gw * tau if tau != 1.0 and gw is not None else gw)
             w_ext = None if dense else _with_zero_row(w)
             for i, rows in enumerate(chunks):
                 if dense:
                     gx, gw = dense_gradients(x[rows], w, T[rows], g[rows], c, ratio,
-                                             need_input_grad, need_weight_grad, cutoff, stats)
+                                             need_input_grad, need_weight_grad, cutoff, stats,
+                                             min_slope=min_slope)
                 else:
                     gx, gw = _gradients_rows(
                         x[rows], w, w_ext, T[rows], g[rows], c, ratio, need_input_grad,
                         need_weight_grad, cached[i] if cached is not None else None, cutoff,
-                        stats)
+                        stats, min_slope)
                 if need_input_grad:
                     grad_input[rows] += gx
                 if need_weight_grad:

@@ -185,11 +185,13 @@ def first_spike_gradients_reference(
     need_weight_grad: bool = True,
     weight_grad_cutoff: Optional[float] = None,
     stats: Optional[dict] = None,
+    min_slope: Optional[float] = None,
 ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Vector-Jacobian products of the first-spike times at ``output_times``.
 
     Returns (dL/d input_times (batch, n_pre), dL/d weights (n_pre, n_post)) given
-    grad_output = dL/dT (batch, n_post). Silent neurons (T = inf) pass no gradient.
+    grad_output = dL/dT (batch, n_post). Silent neurons (T = inf) pass no gradient, and
+    neither do pairs whose v'(T) < min_slope * threshold / tau_syn (when given).
     """
     batch, n_pre = input_times.shape
     grad_input = torch.zeros_like(input_times) if need_input_grad else None
@@ -203,6 +205,8 @@ def first_spike_gradients_reference(
     )
     tau_syn, tau_mem = params.tau_syn, params.tau_mem
     g = torch.where(spiking, grad_output, torch.zeros_like(grad_output))
+    if min_slope is not None and stats is not None:
+        stats.setdefault("n_low_slope", 0)
     for rows in _chunks(batch, n_pre * weights.shape[1]):
         t_out = output_times[rows]
         lag = torch.where(
@@ -214,6 +218,11 @@ def first_spike_gradients_reference(
         kernel_slope = psp_kernel_derivative(lag, tau_syn, tau_mem)
         v_slope = torch.einsum("bim,im->bm", kernel_slope, weights)
         scale = g[rows] / torch.maximum(v_slope, floor)  # dL/dT / v'(T)
+        if min_slope is not None:
+            low = (v_slope < min_slope * params.threshold / tau_syn) & (g[rows] != 0)
+            scale = torch.where(low, torch.zeros_like(scale), scale)
+            if stats is not None:
+                stats["n_low_slope"] += int(low.sum())
         if need_weight_grad:
             kernel = psp_kernel(lag, tau_syn, tau_mem)
             if weight_grad_cutoff is not None:
@@ -263,6 +272,7 @@ def first_spike_gradients(
     solver_state: Optional[dict] = None,
     weight_grad_cutoff: Optional[float] = None,
     stats: Optional[dict] = None,
+    min_slope: Optional[float] = None,
 ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Vector-Jacobian products of the first-spike times at ``output_times``.
 
@@ -275,16 +285,25 @@ def first_spike_gradients(
     dL/dw units): a sample's weight gradient of neuron j is dropped when its largest entry
     max_i |dL/dT_j dT_j/dw_ij| exceeds it; input-time gradients are kept. ``stats`` (a
     dict) receives ``n_cut``, the number of dropped (sample, neuron) pairs.
+
+    ``min_slope`` (None = off; in units of threshold / tau_syn): a (sample, neuron) pair
+    whose model membrane slope v'(T) at the given T is below it passes no gradient, to the
+    weights or to the inputs (``stats["n_low_slope"]`` counts them). At times computed by
+    the model v'(T) > 0 (an upward crossing); at times recorded on a substrate whose
+    neurons differ from the model (an analog chip), the model's membrane can be flat or
+    falling at T, where 1 / v'(T) gives a gradient of arbitrary size and sign.
     """
     if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
         raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
+    if min_slope is not None and not (math.isfinite(min_slope) and min_slope >= 0):
+        raise ValueError(f"min_slope must be a finite number >= 0 or None, got {min_slope}")
     result = gradients_fast(input_times, weights, output_times, params, grad_output,
                             need_input_grad, need_weight_grad, solver_state,
-                            weight_grad_cutoff, stats)
+                            weight_grad_cutoff, stats, min_slope)
     if result is None:
         result = first_spike_gradients_reference(
             input_times, weights, output_times, params, grad_output,
-            need_input_grad, need_weight_grad, weight_grad_cutoff, stats)
+            need_input_grad, need_weight_grad, weight_grad_cutoff, stats, min_slope)
     return result
 
 

@@ -44,6 +44,11 @@ class Recipe:
     bump_value: float = 5e-4
     bump_skips_step: bool = True  # reference: a bumped batch takes no gradient step
     max_weight_grad: Optional[float] = 0.2  # per-(sample, neuron) cut-off; None = off
+    #: not in the reference: a (sample, neuron) pair whose model membrane slope v'(T) at the
+    #: recorded time is below min_slope (threshold / tau_s) passes no gradient; None = off.
+    #: For times recorded on a chip whose neurons differ from the model (BSS-2 in the loop),
+    #: where the model can be flat or falling at T and 1 / v'(T) has any size and sign.
+    min_slope: Optional[float] = None
     input_noise: float = 0.0  # Gaussian sigma on input times during training, tau_s
     #: training images shifted by a random whole number of pixels in [-n, n] along each
     #: axis, drawn per sample and batch (image datasets only); 0 = off, as published
@@ -99,6 +104,9 @@ class Recipe:
             raise ValueError(f"weight_clip must be > 0 or None, got {self.weight_clip}")
         if self.max_weight_grad is not None and not self.max_weight_grad > 0:
             raise ValueError(f"max_weight_grad must be > 0 or None, got {self.max_weight_grad}")
+        if self.min_slope is not None and not (isinstance(self.min_slope, (int, float))
+                                               and 0 <= self.min_slope < float("inf")):
+            raise ValueError(f"min_slope must be a finite number >= 0 or None, got {self.min_slope!r}")
 
     def replace(self, **changes) -> "Recipe":
         return dataclasses.replace(self, **changes)

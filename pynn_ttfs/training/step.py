@@ -11,6 +11,8 @@ Mechanics (reference):
   one sample; the bump doubles while the same layer keeps needing it and resets otherwise;
   a bumped batch takes no gradient step;
 * per-(sample, neuron) gradient cut-off (``gradients.layer_backward``);
+* optional (not in the reference): no gradient through a (sample, neuron) pair whose model
+  membrane slope at the recorded time is below ``recipe.min_slope`` (chip in the loop);
 * optimizer (Adam or SGD) step, then optional weight clipping.
 """
 from __future__ import annotations
@@ -75,7 +77,7 @@ class RecipeStep:
                 self.model.layer_input(index, previous[index]), layer.weights.detach(),
                 layer_times[index].detach(), grad_out, layer.tau_syn, layer.tau_mem,
                 layer.threshold, max_weight_grad=self.recipe.max_weight_grad,
-                need_input_grad=index > 0,
+                need_input_grad=index > 0, min_slope=self.recipe.min_slope,
             )
             grads[index] = result.weights
             n_cut += result.n_cut
