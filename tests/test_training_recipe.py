@@ -9,7 +9,7 @@ from pynn_ttfs.engine import first_spike_times
 from pynn_ttfs.training.gradients import layer_backward
 from pynn_ttfs.training.loss import TTFSLoss, correct, predict
 from pynn_ttfs.training.model import build_model
-from pynn_ttfs.training.recipe import Recipe, published_recipe
+from pynn_ttfs.training.recipe import Recipe, parse_overrides, published_recipe
 from pynn_ttfs.training.step import RecipeStep
 
 INF = math.inf
@@ -84,6 +84,28 @@ def test_gradient_cut_off_drops_sample_neuron_pairs():
     torch.testing.assert_close(mine.inputs, full.inputs)  # input-time gradient is kept
 
 
+def test_recipe_min_slope_reaches_the_layer_backward():
+    """RecipeStep passes recipe.min_slope to every layer: at times recorded past the
+    model's crossing, the gradients equal layer_backward's with that min_slope."""
+    recipe = Recipe(hidden=[4], bias_times=[None, None], min_slope=0.3, max_weight_grad=None)
+    model = build_model([3, 4, 2], [2.0, 2.0], [0.5, 0.5], [None, None],
+                        torch.Generator().manual_seed(2))
+    t_in = torch.rand(6, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    # late, as slower chip neurons fire, the output layer later still (relative to its inputs)
+    times = [t + shift for t, shift in zip(model.forward(t_in), (1.0, 2.0))]
+    assert all(torch.isfinite(t).any() for t in times)
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    step = RecipeStep(model, recipe)
+    _, grads, _ = step.gradients(t_in, times, labels)
+    _, plain, _ = RecipeStep(model, recipe.replace(min_slope=None)).gradients(t_in, times, labels)
+    out = layer_backward(times[0], model.layers[1].weights.detach(), times[1],
+                         torch.autograd.functional.jacobian(lambda o: step.loss_fn(o, labels), times[1]),
+                         *(getattr(model.layers[1], n) for n in ("tau_syn", "tau_mem", "threshold")),
+                         min_slope=0.3)
+    torch.testing.assert_close(grads[1], out.weights)
+    assert out.n_low_slope > 0 and not torch.equal(grads[1], plain[1])
+
+
 def test_weight_bumping_doubles_and_skips_the_step():
     recipe = Recipe(max_silent_fraction=[0.0, 0.0], bump_value=1e-3)
     model = build_model([2, 3, 2], [0.0, 0.0], [0.0, 0.0], [None, None],
@@ -125,6 +147,9 @@ def test_recipe_defaults_and_validation():
         Recipe(tau_ratio=3.0)
     with pytest.raises(ValueError, match="unknown recipe fields"):
         Recipe.from_dict({"learning_rate": 1})
+    with pytest.raises(ValueError, match="min_slope must be a finite number >= 0 or None"):
+        Recipe(min_slope=-0.1)
+    assert parse_overrides(["min_slope=0.1"]) == {"min_slope": 0.1}
     assert Recipe.from_dict(yy.to_dict()) == yy
 
 
