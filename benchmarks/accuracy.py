@@ -19,6 +19,11 @@ recipe, changed fields, epochs, training-set size) are kept and not trained agai
 
     python benchmarks/accuracy.py --dataset mnist --seeds 2 --json part.json ...
     python benchmarks/accuracy.py --dataset mnist --seeds 0 1 2 3 4 --merge part.json --json all.json ...
+
+A seed itself can span invocations: with ``--checkpoint-dir DIR`` every seed saves its
+whole training state (weights, optimizer, schedule, RNGs, history) to DIR after every
+epoch, and a later invocation of the same setup continues from there, bit-identically to
+an uninterrupted run (the CLI's ``--resume`` mechanism, ``Trainer.state_dict``).
 """
 from __future__ import annotations
 
@@ -48,14 +53,24 @@ def run_seed(task: Dict) -> Dict:
     data = load_dataset(task["dataset"], data_dir=task.get("data_dir"), sizes=sizes)
     trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes,
                                   device=task.get("device") or "cpu")
-    start = time.perf_counter()
-    for _ in range(recipe.epochs):
+    checkpoint = task.get("checkpoint")
+    if checkpoint and os.path.exists(checkpoint):
+        state = torch.load(checkpoint, weights_only=False)
+        if state["recipe"] != recipe.to_dict():
+            raise ValueError(f"checkpoint {checkpoint} holds another recipe; remove it or use "
+                             f"another --checkpoint-dir")
+        trainer.load_state_dict(state)
+        print(f"[{task['dataset']} {task['recipe']} seed {task['seed']}] resumed from "
+              f"{checkpoint} after epoch {trainer.epoch}", file=sys.stderr, flush=True)
+    while trainer.epoch < recipe.epochs:
         m = trainer.train_epoch(data.train, val_split=data.val)
+        if checkpoint:  # written whole, then renamed: an interruption never leaves half a file
+            torch.save(trainer.state_dict(), checkpoint + ".tmp")
+            os.replace(checkpoint + ".tmp", checkpoint)
         if task.get("progress"):  # long runs: one line per epoch, so progress can be followed
             print(f"[{task['dataset']} {task['recipe']} seed {task['seed']}] epoch {m.epoch}: "
                   f"train acc {100 * m.train_accuracy:.2f} %, val acc {100 * m.val_accuracy:.2f} %, "
                   f"{m.seconds:.1f} s", file=sys.stderr, flush=True)
-    total = time.perf_counter() - start
     last = trainer.evaluate(data.test).summary()
     tested_epoch = trainer.epoch
     summary = last
@@ -68,11 +83,22 @@ def run_seed(task: Dict) -> Dict:
         "epochs": recipe.epochs,
         "seconds_per_epoch": statistics.mean(m.seconds for m in trainer.history),
         "cpu_seconds_per_epoch": statistics.mean(m.cpu_seconds for m in trainer.history),
-        "seconds_total_training": total,
+        "seconds_total_training": sum(m.seconds for m in trainer.history),
         "mean_first_output_time": summary["mean_first_output_time"],
         "spikes_per_classification": summary["spikes_per_classification"],
         "history": [dataclasses.asdict(m) for m in trainer.history],
     }
+
+
+def checkpoint_path(directory: str, dataset: str, recipe: str, overrides: Dict, epochs,
+                    train_size, seed: int) -> str:
+    """DIR/<dataset>-<recipe>-<digest of the setup>-seed<seed>.pt: one file per seed of
+    one setup (the digest covers the changed recipe fields, epochs and training-set size)."""
+    import hashlib
+    key = json.dumps({"overrides": overrides, "epochs": epochs, "train_size": train_size},
+                     sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return os.path.join(directory, f"{dataset}-{recipe}-{digest}-seed{seed}.pt")
 
 
 def summarise(dataset: str, recipe: str, overrides: Dict, runs: List[Dict], n_seeds: int,
@@ -144,9 +170,14 @@ def main(argv=None) -> List[Dict]:
                         help="also take the runs of the same setup from these JSON files")
     parser.add_argument("--fresh", action="store_true",
                         help="train every seed again, ignoring the runs in --json")
+    parser.add_argument("--checkpoint-dir", metavar="DIR",
+                        help="save every seed's training state here after every epoch and "
+                             "continue from it when the same setup runs again")
     args = parser.parse_args(argv)
     from pynn_ttfs.training.recipe import parse_overrides
     overrides = parse_overrides(args.set)
+    if args.checkpoint_dir:
+        os.makedirs(args.checkpoint_dir, exist_ok=True)
     if args.device == "cuda":
         import torch
         if not torch.cuda.is_available():
@@ -163,7 +194,10 @@ def main(argv=None) -> List[Dict]:
                       f"{', '.join(sources)}", file=sys.stderr)
             tasks = [dict(dataset=dataset, recipe=recipe, seed=s, epochs=args.epochs,
                           train_size=args.train_size, data_dir=args.data_dir,
-                          overrides=overrides, progress=args.progress, device=args.device)
+                          overrides=overrides, progress=args.progress, device=args.device,
+                          checkpoint=checkpoint_path(args.checkpoint_dir, dataset, recipe, overrides,
+                                                     args.epochs, args.train_size, s)
+                          if args.checkpoint_dir else None)
                      for s in args.seeds if s not in found]
             n_seeds = len(args.seeds)
             pool = (multiprocessing.get_context("spawn").Pool(args.jobs)

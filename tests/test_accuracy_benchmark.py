@@ -48,3 +48,46 @@ def test_runs_merged_from_other_files_and_fresh_retrains(accuracy, tmp_path):
     assert fresh[0]["runs"][0]["seconds_total_training"] != saved["seconds_total_training"]
     # training is deterministic for a seed: the retrained run scores the same
     assert fresh[0]["runs"][0]["test_accuracy"] == saved["test_accuracy"]
+
+
+def test_an_interrupted_seed_continues_from_its_checkpoint(accuracy, tmp_path, monkeypatch):
+    """--checkpoint-dir: a seed stopped after its first epoch continues at its second in
+    the next invocation and ends exactly as an uninterrupted run; the per-epoch losses and
+    the tested accuracy are the same numbers."""
+    from pynn_ttfs.training.trainer import Trainer
+    args = ["--dataset", "yinyang", "--epochs", "2", "--train-size", "150", "--seeds", "1"]
+    straight = accuracy.main(args)[0]["runs"][0]
+    original = Trainer.train_epoch
+    calls = []
+
+    def stop_at_second_epoch(self, *a, **k):
+        calls.append(self.epoch)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if the machine had gone away mid-run
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "train_epoch", stop_at_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        accuracy.main(args + ["--checkpoint-dir", str(tmp_path)])
+    (saved,) = list(tmp_path.glob("yinyang-improved-*-seed1.pt"))  # the state after epoch 1
+    trained = []
+
+    def counted(self, *a, **k):
+        trained.append(self.epoch)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(Trainer, "train_epoch", counted)
+    resumed = accuracy.main(args + ["--checkpoint-dir", str(tmp_path)])[0]["runs"][0]
+    assert trained == [1]  # only the second epoch was trained again
+    assert [m["train_loss"] for m in resumed["history"]] == [m["train_loss"] for m in straight["history"]]
+    assert resumed["test_accuracy"] == straight["test_accuracy"]
+    assert resumed["tested_epoch"] == straight["tested_epoch"]
+    # another setup does not pick up that checkpoint; a changed recipe in the file is refused
+    other = accuracy.checkpoint_path(str(tmp_path), "yinyang", "improved", {"lr": 0.001}, 2, 150, 1)
+    assert other != str(saved)
+    import torch
+    state = torch.load(saved, weights_only=False)
+    state["recipe"]["lr"] = 0.5
+    torch.save(state, saved)
+    with pytest.raises(ValueError, match="holds another recipe"):
+        accuracy.main(args + ["--checkpoint-dir", str(tmp_path)])
