@@ -124,6 +124,24 @@ def test_set_changes_recipe_fields_and_flags_win(tmp_path, capsys):
     assert "recipe field 'lr' needs a float" in capsys.readouterr().err
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_bss2_backend_defaults_clip_and_min_slope(tmp_path, monkeypatch):
+    """--backend bss2 keeps the float weights in the chip's range and drops gradients where
+    the model's membrane slope at the recorded time is below BSS2_MIN_SLOPE; --set wins."""
+    monkeypatch.setenv("PYNN_TTFS_BSS2_CALIBRATION_DIR", str(tmp_path / "cal"))
+    tiny = ["--train-size", "100", "--val-size", "30", "--test-size", "30", "--batch-size", "50",
+            "--quiet", "--threads", "1", "--epochs", "1", "--no-plots", "--backend", "bss2"]
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "a"), *tiny]) == 0
+    recipe = json.loads((tmp_path / "a" / "config.json").read_text())["recipe"]
+    assert recipe["weight_clip"] == cli.BSS2_MAX_WEIGHT and recipe["min_slope"] == cli.BSS2_MIN_SLOPE
+    assert 0.0 <= json.loads((tmp_path / "a" / "metrics.json").read_text())["test_accuracy"] <= 1.0
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "b"), *tiny, "--set", "min_slope=null"]) == 0
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["recipe"]["min_slope"] is None
+    software = tmp_path / "c"
+    assert _train(software, "--epochs", "1", "--no-plots") == 0
+    assert json.loads((software / "config.json").read_text())["recipe"]["min_slope"] is None
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
 def test_accuracy_benchmark_names_a_missing_gpu():
     import subprocess

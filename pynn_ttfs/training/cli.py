@@ -31,6 +31,9 @@ from .trainer import DTYPES, Trainer
 BACKENDS = ("software", "bss2", "nest")
 RECIPES = ("improved", "published")
 BSS2_MAX_WEIGHT = 63 / 30  # model units (weight / threshold current of the target neuron)
+#: in the loop on the chip: no gradient through (sample, neuron) pairs where the model's
+#: membrane slope at the recorded time is below this (threshold / tau_s); see Recipe.min_slope
+BSS2_MIN_SLOPE = 0.1
 TAU_SYN_MS = 5.0  # tau_s of the PyNN networks the CLI builds
 NEST_ACTIVE_WINDOW_TAUS = 8.0  # first spikes of interest lie within this many tau_s
 
@@ -189,6 +192,8 @@ def train(args) -> Dict:
             # keep the float weights inside what the chip can hold (6 bit at resolution
             # 1/30: |w| <= 63/30 model units)
             flags["weight_clip"] = BSS2_MAX_WEIGHT
+        if args.backend == "bss2" and "min_slope" not in changes:
+            flags["min_slope"] = BSS2_MIN_SLOPE
         changes.update({k: v for k, v in flags.items() if v is not None})
         recipe = make_recipe(args.dataset, args.recipe, **changes)
         config = {
