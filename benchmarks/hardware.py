@@ -39,6 +39,7 @@ import pynn_ttfs as sim
 from pynn_ttfs.backends.bss2 import ChipConfig
 from pynn_ttfs.training.datasets import Dataset, Split, load_dataset
 from pynn_ttfs.training.model import TTFSModel
+from pynn_ttfs.training.trainer import DTYPES
 from pynn_ttfs.training.pynn_loop import PyNNForward, PyNNNetwork, build_network
 from pynn_ttfs.training.recipe import improved_recipe, parse_overrides, published_recipe
 from pynn_ttfs.training.trainer import Trainer
@@ -114,7 +115,7 @@ def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset,
     ``average_from`` N > 0: the tested weights are the mean of the weights at the end of
     epochs N..last (stochastic weight averaging: on a noisy chip the iterates scatter
     around a plateau, and their mean sits nearer its centre than any one of them)."""
-    model = copy.deepcopy(model)
+    model = model_as(model, DTYPES[recipe.dtype])
     forward, _ = chip_forward(model, chip_seed, trial_duration, calibration_dir, chip_config,
                               calibration)
     trainer = Trainer(model, recipe, forward=forward)
@@ -151,6 +152,15 @@ def in_the_loop(model: TTFSModel, recipe, data, chip_seed, epochs, train_subset,
     train_seconds = time.perf_counter() - start
     trained = evaluate(trainer, data.test, forward) if epochs else deployed
     return deployed, trained, train_seconds
+
+
+def model_as(model: TTFSModel, dtype: torch.dtype) -> TTFSModel:
+    """A copy of ``model`` in ``dtype`` (the in-the-loop recipe's arithmetic may differ from
+    the software network's, e.g. a float32-trained network fine-tuned in float64)."""
+    state = model.state_dict()
+    for key in ("weights", "tau_syn", "tau_mem", "threshold"):
+        state[key] = [t.to(dtype) for t in state[key]]
+    return TTFSModel.from_state_dict(state)
 
 
 def parse_chip_changes(parser, items):
@@ -223,6 +233,9 @@ def main(argv=None):
     parser.add_argument("--sw-epochs", type=int, help="software training epochs (default: the recipe's)")
     parser.add_argument("--sw-recipe", choices=["published", "improved"], default="published",
                         help="recipe of the software network (and, with it, of the in-the-loop steps)")
+    parser.add_argument("--hil-recipe", choices=["published", "improved"],
+                        help="mechanics of the in-the-loop steps (bumping, arithmetic); default: "
+                             "--sw-recipe's")
     parser.add_argument("--sw-weight-clip", type=float, default=2.1,
                         help="|w| limit during software training (the chip's range); 0 = none")
     parser.add_argument("--hil-epochs", type=int, default=20, help="in-the-loop epochs per chip")
@@ -277,13 +290,19 @@ def main(argv=None):
     trial_duration = args.trial_tau * TAU_SYN_MS
     chip_config = ChipConfig(trial_duration_tau_s=args.trial_tau, **parse_chip_changes(parser, args.chip_set))
     clip = args.sw_weight_clip if args.sw_weight_clip > 0 else None
-    base = (improved_recipe if args.sw_recipe == "improved" else published_recipe)(args.dataset)
+    recipes = {"improved": improved_recipe, "published": published_recipe}
+    base = recipes[args.sw_recipe](args.dataset)
     if args.sw_epochs is None:
         args.sw_epochs = base.epochs
+    if args.hil_recipe is None:
+        args.hil_recipe = args.sw_recipe
     k = args.duplicate  # the k copies of an input together start like one published input
-    recipe = base.replace(epochs=args.sw_epochs, weight_clip=clip, hidden=[args.hidden],
-                          weight_mean=[base.weight_mean[0] / k, base.weight_mean[1]],
-                          weight_std=[base.weight_std[0] / math.sqrt(k), base.weight_std[1]])
+
+    def network_recipe(base):
+        return base.replace(epochs=args.sw_epochs, weight_clip=clip, hidden=[args.hidden],
+                            weight_mean=[base.weight_mean[0] / k, base.weight_mean[1]],
+                            weight_std=[base.weight_std[0] / math.sqrt(k), base.weight_std[1]])
+    recipe = network_recipe(base)
     log(f"software training: {args.sw_epochs} epochs, {args.sw_recipe} recipe (weight clip {clip})")
     start = time.perf_counter()
     saved = out_dir / "software_model.pt"
@@ -298,11 +317,12 @@ def main(argv=None):
     log(f"software test accuracy {software_eval['accuracy']:.4f}")
     torch.save(software.model.state_dict(), out_dir / "software_model.pt")
 
+    hil_base = network_recipe(recipes[args.hil_recipe](args.dataset))
     if args.hil_schedule == "cosine":  # decays over the in-the-loop epochs, to 0 at the last
-        hil_recipe = recipe.replace(lr=args.hil_lr, lr_schedule="cosine", lr_min=0.0,
-                                    epochs=max(args.hil_epochs, 1))
+        hil_recipe = hil_base.replace(lr=args.hil_lr, lr_schedule="cosine", lr_min=0.0,
+                                      epochs=max(args.hil_epochs, 1))
     else:
-        hil_recipe = recipe.replace(lr=args.hil_lr, lr_step=10 ** 6)
+        hil_recipe = hil_base.replace(lr=args.hil_lr, lr_step=10 ** 6)
     if args.hil_set:
         hil_recipe = hil_recipe.replace(**parse_overrides(args.hil_set))
     per_chip = []
@@ -315,7 +335,8 @@ def main(argv=None):
         per_chip.append({"chip_seed": seed, "deployed": deployed, "in_the_loop": trained,
                          "in_the_loop_train_seconds": seconds})
 
-    results = {"setup": vars(args) | {"tau_syn_ms": TAU_SYN_MS, "chip_config": chip_config.to_dict()},
+    results = {"setup": vars(args) | {"tau_syn_ms": TAU_SYN_MS, "chip_config": chip_config.to_dict(),
+                                      "in_the_loop_recipe": hil_recipe.to_dict()},
                "software": {"test": software_eval, "train_seconds": software_seconds},
                "published": PUBLISHED}
     if per_chip:
@@ -325,7 +346,7 @@ def main(argv=None):
     if args.control:
         # fair control: the software network gets the same extra epochs (same lr, data) in
         # software that the chips got in the loop, then is deployed to every chip
-        control = Trainer(copy.deepcopy(software.model), hil_recipe)
+        control = Trainer(model_as(software.model, DTYPES[hil_recipe.dtype]), hil_recipe)
         train = data.train.subset(args.train_subset) if args.train_subset else data.train
         best = (control.evaluate(data.val).accuracy, copy.deepcopy(control.model.state_dict()))
         for epoch in range(args.hil_epochs):

@@ -106,3 +106,22 @@ def test_hardware_benchmark_chip_changes_and_raw_chips(tmp_path, capsys):
             hardware.main(common + ["--chip-set", bad, "--out", str(tmp_path / "bad")])
         assert message in capsys.readouterr().err
     sim.end()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_hardware_benchmark_in_the_loop_recipe_can_differ_from_the_software_one(tmp_path):
+    """--sw-recipe improved --hil-recipe published: a float32 software network is trained
+    in the loop with the published mechanics in float64; the recipe used is recorded."""
+    hardware = _hardware_module()
+    results = hardware.main(["--sw-recipe", "improved", "--hil-recipe", "published", "--sw-epochs", "1",
+                             "--hil-epochs", "1", "--seeds", "1", "--train-subset", "100",
+                             "--hil-set", "min_slope=0.1",
+                             "--calibration-dir", str(tmp_path / "cal"), "--out", str(tmp_path / "out")])
+    used = results["setup"]["in_the_loop_recipe"]
+    assert used["dtype"] == "float64" and used["bump_skips_step"] is True and used["min_slope"] == 0.1
+    assert used["weight_clip"] == 2.1 and used["hidden"] == [120]
+    assert 0.0 <= results["per_chip"][0]["in_the_loop"]["accuracy"] <= 1.0
+    model = hardware.model_as(hardware.TTFSModel.from_state_dict(
+        torch.load(tmp_path / "out" / "software_model.pt")), torch.float64)
+    assert all(layer.weights.dtype == torch.float64 for layer in model.layers)
+    sim.end()
