@@ -17,8 +17,9 @@ with --chip-power-w / --system-power-w; the published anchors (ttfs-reference.md
 section 4) are printed beside it.
 
 Run short:  python benchmarks/hardware.py --short
-Full:       python benchmarks/hardware.py --sw-epochs 300 --hil-epochs 30 --hil-lr 0.0007 --hil-schedule cosine \
-              --hil-set "max_silent_fraction=[0.3, 0.05]" --select-on-val   (the README row)
+Full:       python benchmarks/hardware.py --sw-recipe improved --hil-recipe published --sw-epochs 300 \
+              --hil-epochs 60 --hil-lr 0.0007 --hil-schedule cosine --hil-set "max_silent_fraction=[0.3, 0.05]" \
+              --hil-set min_slope=0.1 --select-on-val   (the README row)
 Sweeps:     python benchmarks/hardware.py --no-chips --sweeps --reuse-software
 MNIST:      python benchmarks/hardware.py --dataset mnist16 --data-dir DIR --sw-recipe improved (256-246-10)
 Writes OUT/hardware.json, OUT/hardware.md (table) and, with --sweeps, OUT/robustness.png.
