@@ -234,6 +234,14 @@ def test_min_slope_drops_exactly_the_pairs_with_a_flat_or_falling_membrane(path,
         assert stats["n_low_slope"] == int(low.sum())
         assert torch.allclose(gx, expected_x, rtol=1e-9, atol=1e-9 * (1 + expected_x.abs().max()))
         assert torch.allclose(gw, expected_w, rtol=1e-9, atol=1e-9 * (1 + expected_w.abs().max()))
+    # through autograd, at the recorded times
+    w = weights.clone().requires_grad_(True)
+    x = times.clone().requires_grad_(True)
+    out = first_spike_times(x, w, 1.0, ratio, 0.3, output_times=recorded, min_slope=min_slope)
+    (torch.where(torch.isfinite(out), out, torch.zeros_like(out)) * grad).sum().backward()
+    assert torch.allclose(w.grad, expected_w, rtol=1e-9, atol=1e-9 * (1 + expected_w.abs().max()))
+    assert torch.allclose(torch.nan_to_num(x.grad, posinf=0.0), torch.nan_to_num(expected_x, posinf=0.0),
+                          rtol=1e-9, atol=1e-9 * (1 + expected_x.abs().max()))
     # off (None) and 0 on the model's own times change nothing: there v'(T) > 0
     plain_x, plain_w = first_spike_gradients(times, weights, solved, params, grad)
     zero_x, zero_w = first_spike_gradients(times, weights, solved, params, grad, min_slope=0.0)
@@ -247,6 +255,8 @@ def test_bad_min_slope_is_a_clear_error(bad):
     T = solve_first_spike_times(times, weights, params)
     with pytest.raises(ValueError, match=r"min_slope must be a finite number >= 0 or None"):
         first_spike_gradients(times, weights, T, params, torch.ones_like(T), min_slope=bad)
+    with pytest.raises(ValueError, match=r"min_slope must be a finite number >= 0 or None"):
+        first_spike_times(times, weights, 1.0, 1.0, 0.3, min_slope=bad)
 
 
 def test_autograd_through_two_layers_matches_reference(path):

@@ -312,10 +312,11 @@ class FirstSpikeTimes(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input_times, weights, tau_syn, tau_mem, threshold, ratio, output_times,
-                weight_grad_cutoff=None):
+                weight_grad_cutoff=None, min_slope=None):
         params = LayerParameters(tau_syn, tau_mem, threshold, ratio)
         ctx.solver_state = None
         ctx.weight_grad_cutoff = weight_grad_cutoff
+        ctx.min_slope = min_slope
         if output_times is None:
             # probe-window states computed here are reused by the backward pass
             times, ctx.solver_state = _solve_keeping_state(
@@ -335,9 +336,10 @@ class FirstSpikeTimes(torch.autograd.Function):
             need_weight_grad=ctx.needs_input_grad[1],
             solver_state=ctx.solver_state,
             weight_grad_cutoff=ctx.weight_grad_cutoff,
+            min_slope=ctx.min_slope,
         )
         ctx.solver_state = None  # free it: a second backward recomputes
-        return grad_input, grad_weights, None, None, None, None, None, None
+        return grad_input, grad_weights, None, None, None, None, None, None, None
 
 
 def first_spike_times(
@@ -348,6 +350,7 @@ def first_spike_times(
     threshold: Scalar = 1.0,
     output_times: Optional[torch.Tensor] = None,
     weight_grad_cutoff: Optional[float] = None,
+    min_slope: Optional[float] = None,
 ) -> torch.Tensor:
     """Differentiable first-spike times (batch, n_post) of a layer; +inf = no spike.
 
@@ -361,9 +364,15 @@ def first_spike_times(
 
     ``weight_grad_cutoff``: drop a sample's weight gradient of a neuron whose largest entry
     exceeds it (see :func:`first_spike_gradients`); None = exact gradients.
+
+    ``min_slope``: no gradient through (sample, neuron) pairs whose model membrane slope at
+    the (recorded) time is below it, in threshold / tau_syn (see
+    :func:`first_spike_gradients`); None = off.
     """
     if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
         raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
+    if min_slope is not None and not (math.isfinite(min_slope) and min_slope >= 0):
+        raise ValueError(f"min_slope must be a finite number >= 0 or None, got {min_slope}")
     check_layer_inputs(input_times, weights)
     if output_times is not None:
         expected = (input_times.shape[0], weights.shape[1])
@@ -380,5 +389,5 @@ def first_spike_times(
     )
     return FirstSpikeTimes.apply(
         input_times, weights, params.tau_syn, params.tau_mem, params.threshold, params.ratio,
-        output_times, weight_grad_cutoff,
+        output_times, weight_grad_cutoff, min_slope,
     )
