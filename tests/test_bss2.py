@@ -191,3 +191,29 @@ def test_calibration_never_reads_hidden_parameters():
     from pynn_ttfs.backends.bss2 import calibration as module
     source = inspect.getsource(module)
     assert "_true_" not in source and "_drift_" not in source and "neuron_factors" not in source
+
+
+def test_network_is_placed_on_the_circuits_the_calibration_could_measure(tmp_path):
+    """Dead circuits (no spike response in calibration) get no logical neuron, as a real
+    chip's placement avoids them; with too few working circuits the capacity error says
+    how many failed; an uncalibrated chip knows nothing and uses every circuit."""
+    g, trials = yinyang_like(seed=2, n_hidden=30)
+    config = ChipConfig(n_neurons=64, dead_fraction=0.25)
+    sub = BSS2Substrate(chip_seed=5, calibration_dir=tmp_path, chip_config=config)
+    dead = sub.chip.neuron_factors()["dead"]  # the hidden truth, for the check only
+    assert dead.sum() >= 8
+    assert not dead[sub.circuits].any() and len(sub.circuits) == 64 - dead.sum()
+    result = sub.run(g, trials)
+    # every output neuron fires in some trial: none of them sits on a dead circuit
+    assert np.isfinite(result.first_spike_times["out"]).any(axis=0).all()
+    raw = BSS2Substrate(chip_seed=5, calibration="none", chip_config=config)
+    assert np.array_equal(raw.circuits, np.arange(64))
+    assert (~np.isfinite(raw.run(g, trials).first_spike_times["hidden"])).all(axis=0)[dead[:30]].all()
+    big = NetworkGraph()
+    big.add_population(PopulationSpec("in", 5, SOURCE))
+    big.add_population(lif("a", 60))
+    big.add_projection(dense("p", "in", "a", 5, 60, np.ones((5, 60))))
+    failed = int(dead.sum())
+    with pytest.raises(ValueError, match=rf"60 LIF neurons.*{64 - failed} working logical neurons "
+                                         rf"\({failed} of 64 circuits failed calibration\): {failed - 4} too many"):
+        sub.run(big, TrialInput({"in": np.zeros((1, 5, 1))}))

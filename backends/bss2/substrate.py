@@ -89,6 +89,7 @@ class BSS2Substrate(SoftwareSubstrate):
         self.calibration: Optional[Calibration] = None
         if needs_calibration(self.config):
             self.calibration = load_or_calibrate(self.chip, calibration_dir or default_cache_dir(), calibration)
+        self.circuits = self._working_circuits()
         self._noise_rng = np.random.default_rng([self.chip_seed, 0x5EED, int(noise_seed)])
         self.total_chip_time_s = 0.0
         self.total_trials = 0
@@ -102,8 +103,23 @@ class BSS2Substrate(SoftwareSubstrate):
         return facts
 
     # ------------------------------------------------------------- placement
+    def _working_circuits(self) -> np.ndarray:
+        """The neuron circuits logical neurons are placed on, in order: all of them, less
+        those the calibration could not measure through their spikes (dead or far off), as
+        a real chip's placement avoids circuits its calibration flagged. An uncalibrated
+        chip knows nothing of its circuits and uses all."""
+        n = self.config.n_neurons
+        measured = self.calibration.measured_before if self.calibration is not None else None
+        if not measured:
+            return np.arange(n)
+        ok = np.ones(n, dtype=bool)
+        for values in measured.values():
+            ok &= np.isfinite(np.asarray(values, dtype=np.float64))
+        return np.flatnonzero(ok)
+
     def placement(self, graph: NetworkGraph) -> Dict[str, int]:
-        """Logical neuron offset of every LIF population; checks the capacity limits."""
+        """Logical neuron offset of every LIF population (logical neuron i sits on circuit
+        ``self.circuits[i]``); checks the capacity limits."""
         offsets, used = {}, 0
         for label in graph.topological_order():
             pop = graph.populations[label]
@@ -111,11 +127,15 @@ class BSS2Substrate(SoftwareSubstrate):
                 continue
             offsets[label] = used
             used += pop.size
-        if used > self.config.n_neurons:
+        available = len(self.circuits)
+        if used > available:
             sizes = ", ".join(f"{k}={graph.populations[k].size}" for k in offsets)
+            failed = self.config.n_neurons - available
+            where = (f"{available} working logical neurons ({failed} of {self.config.n_neurons} "
+                     f"circuits failed calibration)" if failed else f"{available} logical neurons")
             raise ValueError(
-                f"the network needs {used} LIF neurons ({sizes}) but the chip has "
-                f"{self.config.n_neurons} logical neurons: {used - self.config.n_neurons} too many"
+                f"the network needs {used} LIF neurons ({sizes}) but the chip has {where}: "
+                f"{used - available} too many"
             )
         for label in offsets:
             n_inputs = sum(len(group) for group in self._input_groups(graph, label))
@@ -208,7 +228,7 @@ class BSS2Substrate(SoftwareSubstrate):
             ints = model_to_chip(model, self.config)
             if self.config.weight_resolution is not None:
                 clipped += int(np.sum(np.abs(model * self.config.weight_resolution) > self.config.max_weight_int + 0.5))
-            neuron = offsets[proj.post] + proj.post_index
+            neuron = self.circuits[offsets[proj.post] + proj.post_index]
             rows = 2 * slots_of[id(proj)] + (ints < 0)
             gain = factors["column_gain"][neuron] * self.chip.synapse_gain(rows, neuron)
             new = copy.copy(proj)
@@ -222,7 +242,7 @@ class BSS2Substrate(SoftwareSubstrate):
     # ---------------------------------------------------------------- running
     def _neuron_parameters(self, pop: PopulationSpec, offset: int):
         f = self.chip.neuron_factors()
-        idx = slice(offset, offset + pop.size)
+        idx = self.circuits[offset:offset + pop.size]
         as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=self.dtype, device=self.device)
         tau_syn = as_t(pop.params["tau_syn"] * f["tau_syn"][idx])
         tau_mem = as_t(pop.params["tau_m"] * f["tau_mem"][idx])
