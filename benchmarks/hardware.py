@@ -188,6 +188,10 @@ def summarise(values):
     return {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
 
 
+SWEEP_PROPERTIES = ("weight bits", "spike jitter (tau_s)", "threshold spread (relative)",
+                    "dead neuron fraction")
+
+
 def sweep_configs(base: ChipConfig):
     """(property, x value, ChipConfig) for the robustness figure."""
     out = []
@@ -263,6 +267,9 @@ def main(argv=None):
                         help="also train the software network for --hil-epochs more epochs in software "
                              "and deploy it (the fair comparison for in-the-loop fine-tuning)")
     parser.add_argument("--sweeps", action="store_true", help="robustness sweeps on chip seed 0")
+    parser.add_argument("--sweep-only", action="append", default=[], choices=SWEEP_PROPERTIES,
+                        metavar="PROPERTY", help="rerun only this sweep (repeatable, e.g. 'dead neuron "
+                        "fraction'); the other properties' points are kept from OUT/extra.json")
     parser.add_argument("--sweep-hil-epochs", type=int, default=3)
     parser.add_argument("--sweep-train-subset", type=int, default=1500)
     parser.add_argument("--reuse-software", action="store_true",
@@ -372,7 +379,13 @@ def main(argv=None):
 
     if args.sweeps:
         records = []
+        earlier = out_dir / "extra.json"
+        if args.sweep_only and earlier.exists():
+            records = [r for r in json.loads(earlier.read_text()).get("sweeps", [])
+                       if r["property"] not in args.sweep_only]
         for name, value, config in sweep_configs(chip_config):
+            if args.sweep_only and name not in args.sweep_only:
+                continue
             deployed, trained, _ = in_the_loop(
                 software.model, hil_recipe, data, args.seeds[0], args.sweep_hil_epochs,
                 args.sweep_train_subset, trial_duration, args.calibration_dir, config, label=f"[{name}={value}]",
@@ -380,6 +393,7 @@ def main(argv=None):
             records.append({"property": name, "value": value, "deployed": deployed["accuracy"],
                             "in_the_loop": trained["accuracy"]})
             log(f"sweep {name}={value}: deployed {deployed['accuracy']:.3f}, in-the-loop {trained['accuracy']:.3f}")
+        records.sort(key=lambda r: SWEEP_PROPERTIES.index(r["property"]))  # stable: values stay in order
         results["sweeps"] = records
         plot_sweeps(records, out_dir / "robustness.png", "Yin-Yang" if args.dataset == "yinyang" else "MNIST 16x16")
 

@@ -125,3 +125,27 @@ def test_hardware_benchmark_in_the_loop_recipe_can_differ_from_the_software_one(
         torch.load(tmp_path / "out" / "software_model.pt")), torch.float64)
     assert all(layer.weights.dtype == torch.float64 for layer in model.layers)
     sim.end()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_hardware_benchmark_reruns_one_sweep_and_keeps_the_others(tmp_path):
+    """--sweeps --sweep-only PROPERTY: only that property's points are measured again; the
+    other properties' points come from OUT/extra.json, in the figure's order."""
+    import json
+    hardware = _hardware_module()
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = {"property": "weight bits", "value": 2, "deployed": 0.5, "in_the_loop": 0.6}
+    (out / "extra.json").write_text(json.dumps({"sweeps": [
+        {"property": "dead neuron fraction", "value": 0.0, "deployed": -1.0, "in_the_loop": -1.0}, kept]}))
+    results = hardware.main(["--sw-epochs", "1", "--no-chips", "--sweeps", "--sweep-only", "dead neuron fraction",
+                             "--sweep-hil-epochs", "0", "--seeds", "0", "--hidden", "20", "--chip-set", "n_neurons=64",
+                             "--calibration-dir", str(tmp_path / "cal"), "--out", str(out)])
+    sweeps = results["sweeps"]
+    assert sweeps[0] == kept
+    dead = [r for r in sweeps if r["property"] == "dead neuron fraction"]
+    assert [r["value"] for r in dead] == [0.0, 0.1, 0.2, 0.3]
+    assert all(0.0 <= r["deployed"] <= 1.0 for r in dead)  # measured again, not the -1 placeholder
+    assert json.loads((out / "extra.json").read_text())["sweeps"] == sweeps
+    assert (out / "robustness.png").stat().st_size > 1000
+    sim.end()
