@@ -20,7 +20,7 @@ Run short:  python benchmarks/hardware.py --short
 Full:       python benchmarks/hardware.py --sw-recipe improved --hil-recipe published --sw-epochs 300 \
               --hil-epochs 60 --hil-lr 0.0007 --hil-schedule cosine --hil-set "max_silent_fraction=[0.3, 0.05]" \
               --hil-set min_slope=0.1 --select-on-val   (the README row)
-Sweeps:     python benchmarks/hardware.py --no-chips --sweeps --reuse-software
+Sweeps:     python benchmarks/hardware.py --no-chips --sweeps --reuse-software [--sweep-only "dead neuron fraction"]
 MNIST:      python benchmarks/hardware.py --dataset mnist16 --data-dir DIR --sw-recipe improved (256-246-10)
 Writes OUT/hardware.json, OUT/hardware.md (table) and, with --sweeps, OUT/robustness.png.
 """
@@ -40,10 +40,9 @@ import pynn_ttfs as sim
 from pynn_ttfs.backends.bss2 import ChipConfig
 from pynn_ttfs.training.datasets import Dataset, Split, load_dataset
 from pynn_ttfs.training.model import TTFSModel
-from pynn_ttfs.training.trainer import DTYPES
 from pynn_ttfs.training.pynn_loop import PyNNForward, PyNNNetwork, build_network
 from pynn_ttfs.training.recipe import improved_recipe, parse_overrides, published_recipe
-from pynn_ttfs.training.trainer import Trainer
+from pynn_ttfs.training.trainer import DTYPES, Trainer
 
 PUBLISHED = {
     "yinyang_hardware_accuracy": "95.0 +- 0.9 % (BSS-2, paper)",
@@ -237,7 +236,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="chip seeds")
     parser.add_argument("--sw-epochs", type=int, help="software training epochs (default: the recipe's)")
     parser.add_argument("--sw-recipe", choices=["published", "improved"], default="published",
-                        help="recipe of the software network (and, with it, of the in-the-loop steps)")
+                        help="recipe of the software network (and of the in-the-loop steps unless --hil-recipe)")
     parser.add_argument("--hil-recipe", choices=["published", "improved"],
                         help="mechanics of the in-the-loop steps (bumping, arithmetic); default: "
                              "--sw-recipe's")
