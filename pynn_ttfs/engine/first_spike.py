@@ -175,6 +175,11 @@ def solve_first_spike_times_reference(
     return out
 
 
+def _check_min_slope(min_slope: Optional[float]) -> None:
+    if min_slope is not None and not (math.isfinite(min_slope) and min_slope >= 0):
+        raise ValueError(f"min_slope must be a finite number >= 0 or None, got {min_slope}")
+
+
 def first_spike_gradients_reference(
     input_times: torch.Tensor,
     weights: torch.Tensor,
@@ -295,8 +300,7 @@ def first_spike_gradients(
     """
     if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
         raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
-    if min_slope is not None and not (math.isfinite(min_slope) and min_slope >= 0):
-        raise ValueError(f"min_slope must be a finite number >= 0 or None, got {min_slope}")
+    _check_min_slope(min_slope)
     result = gradients_fast(input_times, weights, output_times, params, grad_output,
                             need_input_grad, need_weight_grad, solver_state,
                             weight_grad_cutoff, stats, min_slope)
@@ -371,8 +375,7 @@ def first_spike_times(
     """
     if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
         raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
-    if min_slope is not None and not (math.isfinite(min_slope) and min_slope >= 0):
-        raise ValueError(f"min_slope must be a finite number >= 0 or None, got {min_slope}")
+    _check_min_slope(min_slope)
     check_layer_inputs(input_times, weights)
     if output_times is not None:
         expected = (input_times.shape[0], weights.shape[1])
