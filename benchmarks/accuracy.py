@@ -43,6 +43,7 @@ def run_seed(task: Dict) -> Dict:
     torch.set_num_threads(1)
     from pynn_ttfs.training.cli import make_recipe
     from pynn_ttfs.training.datasets import load_dataset
+    from pynn_ttfs.training.recipe import Recipe
     from pynn_ttfs.training.trainer import Trainer
 
     overrides = dict(task.get("overrides") or {}, seed=task["seed"])
@@ -51,25 +52,28 @@ def run_seed(task: Dict) -> Dict:
     recipe = make_recipe(task["dataset"], task["recipe"], **overrides)
     sizes = {"train": task["train_size"]} if task.get("train_size") else None
     data = load_dataset(task["dataset"], data_dir=task.get("data_dir"), sizes=sizes)
+    train, val = data.training_splits(recipe.train_on_val)
     trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes,
                                   device=task.get("device") or "cpu")
     checkpoint = task.get("checkpoint")
     if checkpoint and os.path.exists(checkpoint):
         state = torch.load(checkpoint, weights_only=False)
-        if state["recipe"] != recipe.to_dict():
+        # read through Recipe: a field added since the checkpoint was written takes its default
+        if Recipe.from_dict(state["recipe"]).to_dict() != recipe.to_dict():
             raise ValueError(f"checkpoint {checkpoint} holds another recipe; remove it or use "
                              f"another --checkpoint-dir")
         trainer.load_state_dict(state)
         print(f"[{task['dataset']} {task['recipe']} seed {task['seed']}] resumed from "
               f"{checkpoint} after epoch {trainer.epoch}", file=sys.stderr, flush=True)
     while trainer.epoch < recipe.epochs:
-        m = trainer.train_epoch(data.train, val_split=data.val)
+        m = trainer.train_epoch(train, val_split=val)
         if checkpoint:  # written whole, then renamed: an interruption never leaves half a file
             torch.save(trainer.state_dict(), checkpoint + ".tmp")
             os.replace(checkpoint + ".tmp", checkpoint)
         if task.get("progress"):  # long runs: one line per epoch, so progress can be followed
+            val_text = f"val acc {100 * m.val_accuracy:.2f} %" if val is not None else "no validation"
             print(f"[{task['dataset']} {task['recipe']} seed {task['seed']}] epoch {m.epoch}: "
-                  f"train acc {100 * m.train_accuracy:.2f} %, val acc {100 * m.val_accuracy:.2f} %, "
+                  f"train acc {100 * m.train_accuracy:.2f} %, {val_text}, "
                   f"{m.seconds:.1f} s", file=sys.stderr, flush=True)
     last = trainer.evaluate(data.test).summary()
     tested_epoch = trainer.epoch

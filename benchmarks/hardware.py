@@ -98,8 +98,9 @@ def evaluate(trainer: Trainer, split, forward) -> dict:
 
 def train_software(recipe, data, epochs, log_every=25):
     trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
+    train, val = data.training_splits(recipe.train_on_val)
     for epoch in range(epochs):
-        metrics = trainer.train_epoch(data.train, val_split=data.val if recipe.select_best_val else None)
+        metrics = trainer.train_epoch(train, val_split=val if recipe.select_best_val else None)
         if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
             log(f"software epoch {epoch + 1}/{epochs}: train acc {metrics.train_accuracy:.3f}")
     if recipe.select_best_val and epochs:  # the weights of the best validation epoch

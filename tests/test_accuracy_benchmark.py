@@ -91,3 +91,42 @@ def test_an_interrupted_seed_continues_from_its_checkpoint(accuracy, tmp_path, m
     torch.save(state, saved)
     with pytest.raises(ValueError, match="holds another recipe"):
         accuracy.main(args + ["--checkpoint-dir", str(tmp_path)])
+
+
+def test_train_on_val_trains_on_both_splits_and_tests_the_last_epoch(accuracy, monkeypatch):
+    """--set train_on_val=true: every epoch trains on the training and validation samples
+    (150 + 1000 here), validates on nothing, and the last epoch's weights are tested."""
+    from pynn_ttfs.training.trainer import Trainer
+    original = Trainer.train_epoch
+    seen = []
+
+    def recorded(self, split, *a, val_split=None, **k):
+        seen.append((len(split), val_split))
+        return original(self, split, *a, val_split=val_split, **k)
+
+    monkeypatch.setattr(Trainer, "train_epoch", recorded)
+    record = accuracy.main(SHORT + ["--epochs", "2", "--seeds", "0", "--set", "train_on_val=true",
+                                    "--set", "select_best_val=false"])[0]
+    assert seen == [(1150, None), (1150, None)]
+    run = record["runs"][0]
+    assert run["tested_epoch"] == 2 and run["test_accuracy"] == run["test_accuracy_last_epoch"]
+    assert all(m["val_accuracy"] is None for m in run["history"])
+    assert record["recipe_changes"] == {"train_on_val": True, "select_best_val": False}
+    with pytest.raises(ValueError, match="set select_best_val=False"):
+        accuracy.main(SHORT + ["--seeds", "0", "--set", "train_on_val=true"])
+
+
+def test_a_checkpoint_from_before_a_new_recipe_field_still_resumes(accuracy, tmp_path):
+    """A checkpoint written before a recipe field existed (its recipe lacks the key) is
+    taken: the missing field has its default, which is what that run trained with."""
+    import torch
+    args = ["--dataset", "yinyang", "--epochs", "2", "--train-size", "150", "--seeds", "2",
+            "--checkpoint-dir", str(tmp_path)]
+    straight = accuracy.main(args)[0]["runs"][0]
+    (saved,) = list(tmp_path.glob("yinyang-improved-*-seed2.pt"))
+    state = torch.load(saved, weights_only=False)
+    del state["recipe"]["train_on_val"]
+    torch.save(state, saved)
+    again = accuracy.main(args)[0]["runs"][0]  # the finished seed, read back: no training
+    assert again["test_accuracy"] == straight["test_accuracy"]
+    assert again["history"] == straight["history"]

@@ -152,3 +152,18 @@ def test_accuracy_benchmark_names_a_missing_gpu():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "--device cuda: torch finds no CUDA device" in result.stderr
+
+
+def test_train_on_val_trains_on_both_splits_without_validation(tmp_path, capsys):
+    """--set train_on_val=true --set select_best_val=false: 300 + 60 training samples per
+    epoch (8 batches of 50), no validation accuracy, the last epoch tested, plots drawn."""
+    assert _train(tmp_path, "--epochs", "2", "--set", "train_on_val=true",
+                  "--set", "select_best_val=false") == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [e["val_accuracy"] for e in metrics["epochs"]] == [None, None]
+    assert metrics["tested_epoch"] == 2 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert (tmp_path / "learning_curves.png").stat().st_size > 1000
+    adam = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["step"]["optimizer"]["state"]
+    assert all(float(s["step"]) == 2 * 8 for s in adam.values())  # 360 samples = 8 batches
+    assert _train(tmp_path / "bad", "--epochs", "1", "--set", "train_on_val=true") == 2
+    assert "set select_best_val=False" in capsys.readouterr().err

@@ -109,6 +109,31 @@ def test_reference_split_sizes(tmp_path, monkeypatch):
     assert np.all(data.train.times[:, 14 * 28 + 14] == 2.0)
 
 
+def test_training_splits_join_train_and_validation_only_when_asked(tmp_path, monkeypatch):
+    """train_on_val: the training samples followed by the validation samples, no
+    validation split left; the test split is never joined in."""
+    monkeypatch.setattr(ds, "MNIST_N_TRAIN", 10)
+    directory = tmp_path / "big"
+    directory.mkdir()
+    images = np.zeros((13, 28, 28), dtype=np.uint8)
+    images[10:, 14, 14] = 255
+    ds.write_idx(directory / "train-images-idx3-ubyte", images)
+    ds.write_idx(directory / "train-labels-idx1-ubyte", np.arange(13) % 10)
+    ds.write_idx(directory / "t10k-images-idx3-ubyte", images[:4])
+    ds.write_idx(directory / "t10k-labels-idx1-ubyte", np.arange(4))
+    data = ds.load_dataset("mnist", data_dir=directory)
+    train, val = data.training_splits()
+    assert train is data.train and val is data.val
+    train, val = data.training_splits(train_on_val=True)
+    assert val is None and len(train) == 13
+    np.testing.assert_array_equal(train.times, np.concatenate([data.train.times, data.val.times]))
+    np.testing.assert_array_equal(train.labels, np.arange(13) % 10)
+    assert train.image_shape == (28, 28) and train.blank_time == data.train.blank_time
+    yinyang = ds.load_yinyang(sizes={"train": 50, "val": 20, "test": 10})
+    with pytest.raises(ValueError, match="cannot join splits"):
+        yinyang.train.concat(data.val)
+
+
 def test_mnist16_crop_resize_and_black_pixels_silent(tmp_path):
     images = np.zeros((3, 28, 28), dtype=np.uint8)
     images[0, 2:26, 2:26] = 255  # the whole crop white

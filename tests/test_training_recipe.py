@@ -9,7 +9,7 @@ from pynn_ttfs.engine import first_spike_times
 from pynn_ttfs.training.gradients import layer_backward
 from pynn_ttfs.training.loss import TTFSLoss, correct, predict
 from pynn_ttfs.training.model import build_model
-from pynn_ttfs.training.recipe import Recipe, parse_overrides, published_recipe
+from pynn_ttfs.training.recipe import Recipe, improved_recipe, parse_overrides, published_recipe
 from pynn_ttfs.training.step import RecipeStep
 
 INF = math.inf
@@ -151,6 +151,10 @@ def test_recipe_defaults_and_validation():
         Recipe(min_slope=-0.1)
     assert parse_overrides(["min_slope=0.1"]) == {"min_slope": 0.1}
     assert Recipe.from_dict(yy.to_dict()) == yy
+    with pytest.raises(ValueError, match="train_on_val=True .* set select_best_val=False"):
+        Recipe(train_on_val=True, select_best_val=True)
+    assert parse_overrides(["train_on_val=true"]) == {"train_on_val": True}
+    assert improved_recipe("mnist16", train_on_val=True, select_best_val=False).train_on_val
 
 
 def test_best_validation_weights_are_restored():

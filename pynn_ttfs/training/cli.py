@@ -216,7 +216,8 @@ def train(args) -> Dict:
         trainer.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False))
     epochs = trainer.recipe.epochs if not args.resume else config["recipe"]["epochs"]
     from tqdm import tqdm
-    n_batches = math.ceil(len(dataset.train) / trainer.recipe.batch_size)
+    train_split, val_split = dataset.training_splits(trainer.recipe.train_on_val)
+    n_batches = math.ceil(len(train_split) / trainer.recipe.batch_size)
     start = time.perf_counter()
     with tqdm(total=epochs, initial=trainer.epoch, desc=f"{config['dataset']} [{config['backend']}]",
               unit="epoch", disable=args.quiet) as epoch_bar:
@@ -232,12 +233,14 @@ def train(args) -> Dict:
                     batch_bar.set_postfix(loss=f"{running['loss'] / running['n']:.4f}",
                                           acc=f"{running['correct'] / running['n']:.3f}")
 
-                metrics = trainer.train_epoch(dataset.train, progress=progress, val_split=dataset.val)
+                metrics = trainer.train_epoch(train_split, progress=progress, val_split=val_split)
             _save_checkpoint(out, trainer)
             _write_json(out / "metrics.json", _metrics(config, trainer, None))
             epoch_bar.update(1)
-            epoch_bar.set_postfix(loss=f"{metrics.train_loss:.4f}", acc=f"{metrics.train_accuracy:.3f}",
-                                  val=f"{metrics.val_accuracy:.3f}", s=f"{metrics.seconds:.2f}")
+            shown = dict(loss=f"{metrics.train_loss:.4f}", acc=f"{metrics.train_accuracy:.3f}")
+            if metrics.val_accuracy is not None:
+                shown["val"] = f"{metrics.val_accuracy:.3f}"
+            epoch_bar.set_postfix(**shown, s=f"{metrics.seconds:.2f}")
     selected_epoch = trainer.epoch
     if trainer.recipe.select_best_val:
         selected_epoch = trainer.use_best_weights()

@@ -62,6 +62,15 @@ class Split:
         return Split(self.values[:n], self.times[:n], self.labels[:n], self.image_shape,
                      self.blank_time)
 
+    def concat(self, other: "Split") -> "Split":
+        """This split's samples followed by ``other``'s (same features and encoding)."""
+        if self.times.shape[1:] != other.times.shape[1:] or self.image_shape != other.image_shape:
+            raise ValueError(f"cannot join splits of {self.times.shape[1:]} and "
+                             f"{other.times.shape[1:]} features")
+        return Split(np.concatenate([self.values, other.values]),
+                     np.concatenate([self.times, other.times]),
+                     np.concatenate([self.labels, other.labels]), self.image_shape, self.blank_time)
+
 
 @dataclass
 class Dataset:
@@ -74,6 +83,16 @@ class Dataset:
     @property
     def n_inputs(self) -> int:
         return self.train.times.shape[1]
+
+    def training_splits(self, train_on_val: bool = False) -> Tuple[Split, Optional[Split]]:
+        """(the samples to train on, the validation split or None).
+
+        ``train_on_val`` (the recipe field): train on the training and validation samples
+        together (MNIST: all 60000 training images) and validate on nothing; the test
+        split is never trained on."""
+        if train_on_val:
+            return self.train.concat(self.val), None
+        return self.train, self.val
 
 
 def encode_times(values: np.ndarray, t_early: float = T_EARLY, t_late: float = T_LATE,

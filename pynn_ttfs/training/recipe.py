@@ -55,6 +55,10 @@ class Recipe:
     shift_pixels: int = 0
     weight_clip: Optional[float] = None  # |w| <= weight_clip after every step; None = off
     select_best_val: bool = False  # test with the weights of the best validation epoch
+    #: not in the reference: train on the training and validation samples together (MNIST:
+    #: all 60000 training images instead of the first 50000) and test the last epoch's
+    #: weights; with no validation split left, select_best_val must be False
+    train_on_val: bool = False
     # encoding
     t_early: float = 0.15
     t_late: float = 2.0
@@ -104,6 +108,9 @@ class Recipe:
             raise ValueError(f"weight_clip must be > 0 or None, got {self.weight_clip}")
         if self.max_weight_grad is not None and not self.max_weight_grad > 0:
             raise ValueError(f"max_weight_grad must be > 0 or None, got {self.max_weight_grad}")
+        if self.train_on_val and self.select_best_val:
+            raise ValueError("train_on_val=True trains on the validation split, so there is none "
+                             "left for select_best_val: set select_best_val=False as well")
         if self.min_slope is not None and not (isinstance(self.min_slope, (int, float))
                                                and 0 <= self.min_slope < float("inf")):
             raise ValueError(f"min_slope must be a finite number >= 0 or None, got {self.min_slope!r}")
