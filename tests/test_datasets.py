@@ -92,9 +92,9 @@ def test_mnist_missing_files_error_names_files_and_dirs(tmp_path, monkeypatch):
         ds.load_dataset("mnist")
 
 
-def test_reference_split_sizes(tmp_path, monkeypatch):
-    assert ds.MNIST_N_TRAIN == 50000  # the reference split
-    monkeypatch.setattr(ds, "MNIST_N_TRAIN", 10)  # same rule on a tiny file
+def _thirteen_image_mnist(tmp_path):
+    """IDX files of 13 training images (the last 3 with a bright centre pixel) and 4 test
+    images; with MNIST_N_TRAIN patched to 10 they split 10 / 3 / 4 like the reference."""
     directory = tmp_path / "big"
     directory.mkdir()
     images = np.zeros((13, 28, 28), dtype=np.uint8)
@@ -103,7 +103,13 @@ def test_reference_split_sizes(tmp_path, monkeypatch):
     ds.write_idx(directory / "train-labels-idx1-ubyte", np.arange(13) % 10)
     ds.write_idx(directory / "t10k-images-idx3-ubyte", images[:4])
     ds.write_idx(directory / "t10k-labels-idx1-ubyte", np.arange(4))
-    data = ds.load_dataset("mnist", data_dir=directory)
+    return directory
+
+
+def test_reference_split_sizes(tmp_path, monkeypatch):
+    assert ds.MNIST_N_TRAIN == 50000  # the reference split
+    monkeypatch.setattr(ds, "MNIST_N_TRAIN", 10)  # same rule on a tiny file
+    data = ds.load_dataset("mnist", data_dir=_thirteen_image_mnist(tmp_path))
     assert len(data.train) == 10 and len(data.val) == 3 and len(data.test) == 4
     assert np.all(data.val.times[:, 14 * 28 + 14] == 0.15)
     assert np.all(data.train.times[:, 14 * 28 + 14] == 2.0)
@@ -113,15 +119,7 @@ def test_training_splits_join_train_and_validation_only_when_asked(tmp_path, mon
     """train_on_val: the training samples followed by the validation samples, no
     validation split left; the test split is never joined in."""
     monkeypatch.setattr(ds, "MNIST_N_TRAIN", 10)
-    directory = tmp_path / "big"
-    directory.mkdir()
-    images = np.zeros((13, 28, 28), dtype=np.uint8)
-    images[10:, 14, 14] = 255
-    ds.write_idx(directory / "train-images-idx3-ubyte", images)
-    ds.write_idx(directory / "train-labels-idx1-ubyte", np.arange(13) % 10)
-    ds.write_idx(directory / "t10k-images-idx3-ubyte", images[:4])
-    ds.write_idx(directory / "t10k-labels-idx1-ubyte", np.arange(4))
-    data = ds.load_dataset("mnist", data_dir=directory)
+    data = ds.load_dataset("mnist", data_dir=_thirteen_image_mnist(tmp_path))
     train, val = data.training_splits()
     assert train is data.train and val is data.val
     train, val = data.training_splits(train_on_val=True)

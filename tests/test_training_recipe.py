@@ -159,7 +159,6 @@ def test_recipe_defaults_and_validation():
 
 def test_best_validation_weights_are_restored():
     from pynn_ttfs.training.datasets import load_yinyang
-    from pynn_ttfs.training.recipe import improved_recipe
     from pynn_ttfs.training.trainer import Trainer
     data = load_yinyang(sizes={"train": 150, "val": 60, "test": 60})
     recipe = improved_recipe("yinyang", batch_size=50, epochs=3)

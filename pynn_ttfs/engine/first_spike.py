@@ -175,7 +175,10 @@ def solve_first_spike_times_reference(
     return out
 
 
-def _check_min_slope(min_slope: Optional[float]) -> None:
+def _check_gradient_options(weight_grad_cutoff: Optional[float], min_slope: Optional[float]) -> None:
+    """The checks of the gradient options shared by first_spike_gradients and first_spike_times."""
+    if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
+        raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
     if min_slope is not None and not (math.isfinite(min_slope) and min_slope >= 0):
         raise ValueError(f"min_slope must be a finite number >= 0 or None, got {min_slope}")
 
@@ -298,9 +301,7 @@ def first_spike_gradients(
     neurons differ from the model (an analog chip), the model's membrane can be flat or
     falling at T, where 1 / v'(T) gives a gradient of arbitrary size and sign.
     """
-    if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
-        raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
-    _check_min_slope(min_slope)
+    _check_gradient_options(weight_grad_cutoff, min_slope)
     result = gradients_fast(input_times, weights, output_times, params, grad_output,
                             need_input_grad, need_weight_grad, solver_state,
                             weight_grad_cutoff, stats, min_slope)
@@ -373,9 +374,7 @@ def first_spike_times(
     the (recorded) time is below it, in threshold / tau_syn (see
     :func:`first_spike_gradients`); None = off.
     """
-    if weight_grad_cutoff is not None and not weight_grad_cutoff > 0:
-        raise ValueError(f"weight_grad_cutoff must be > 0 or None, got {weight_grad_cutoff}")
-    _check_min_slope(min_slope)
+    _check_gradient_options(weight_grad_cutoff, min_slope)
     check_layer_inputs(input_times, weights)
     if output_times is not None:
         expected = (input_times.shape[0], weights.shape[1])
