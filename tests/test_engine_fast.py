@@ -1,12 +1,14 @@
 """The fast exact engine (pynn_ttfs/engine/fast.py) against the reference solver.
 
 Every path is checked: the dense path for small layers, with the fused CPU loops
-(``cpu_kernels``, numba) and with tensor operations (as on a GPU); the windowed path (probe
+(``cpu_kernels``, numba; both forward loops: neuron by neuron and all neurons at once) and
+with tensor operations (as on a GPU); the windowed path (probe
 windows, matrix products, local closed form), forced by setting DENSE_MAX_PRODUCT = 0; the
 windowed backward with and without the forward's cached boundary states.
 """
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,12 +24,16 @@ from pynn_ttfs.engine.first_spike import (
 from pynn_ttfs.engine.neuron import layer_parameters
 
 
-@pytest.fixture(params=["dense-loops", "dense-tensors", "windowed", "windowed-nocache"])
+@pytest.fixture(params=["dense-loops", "dense-loops-wide", "dense-tensors", "windowed",
+                        "windowed-nocache"])
 def path(request, monkeypatch):
-    if request.param == "dense-loops":
+    if request.param.startswith("dense-loops"):
         # numba is a dependency: its absence is a failure here, not a skip
         assert cpu_kernels.COMPILED, "numba is not installed: the fused CPU loops are missing"
         monkeypatch.setattr(cpu_kernels, "AVAILABLE", True)
+        # every layer through one forward loop: neuron by neuron, or all neurons at once
+        monkeypatch.setattr(cpu_kernels, "WIDE_LAYER_MIN",
+                            1 if request.param.endswith("wide") else 10 ** 9)
     else:
         monkeypatch.setattr(cpu_kernels, "AVAILABLE", False)
     if request.param.startswith("windowed"):
@@ -355,6 +361,43 @@ def test_fused_cpu_loops_equal_the_tensor_dense_path(ratio, dtype):
         scale = 1e-11 if dtype == torch.float64 else 1e-4
         assert torch.allclose(gx_l, gx_t, atol=scale * (1 + gx_t.abs().max()), rtol=0)
         assert torch.allclose(gw_l, gw_t, atol=scale * (1 + gw_t.abs().max()), rtol=0)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+@pytest.mark.parametrize("inputs", ["random", "ties", "mnist"])
+def test_both_forward_loops_agree(monkeypatch, ratio, inputs):
+    """The neuron-by-neuron loop and the all-neurons loop (with its bound that skips the
+    exact test): the same spikes and intervals, bit for bit where no large group of equal
+    times exists (same sums in the same order), to rounding where the wide loop takes the
+    group's weight as all weights minus the others; float32 weights give exactly what
+    their float64 copy gives."""
+    assert cpu_kernels.COMPILED
+    if inputs == "mnist":
+        times = mnist_like(3, 20, 28).numpy()
+        g = torch.Generator().manual_seed(9)
+        weights = (torch.randn(784, 70, generator=g, dtype=torch.float64) * 0.1 + 0.004).numpy()
+    else:
+        times, weights = random_layer(4, 60, 50, 45, ties=inputs == "ties")
+        times, weights = times.numpy(), weights.numpy()
+    # thresholds spread so that some neurons stay silent, some cross early, some late
+    reach = np.linspace(0.3, 6.0, weights.shape[1]) * (1.0 if ratio == 1.0 else 0.4)
+    results = {}
+    for name, limit in (("neuron", 10 ** 9), ("wide", 1)):
+        monkeypatch.setattr(cpu_kernels, "WIDE_LAYER_MIN", limit)
+        results[name] = cpu_kernels.crossing_intervals(times, weights, ratio, reach)
+    neuron, wide = results["neuron"], results["wide"]
+    assert np.array_equal(neuron[0], wide[0]) and 0.05 < neuron[0].mean() < 0.95
+    if inputs == "mnist":  # some neurons cross only after the dark pixels (the group, last)
+        assert (neuron[3] == neuron[6][:, None])[neuron[0]].any()
+    for one, other in zip(neuron[1:], wide[1:]):
+        if inputs == "mnist":  # the group sum differs in rounding only
+            assert np.allclose(one, other, rtol=1e-12, atol=1e-12)
+        else:
+            assert np.array_equal(one, other)
+    weights32 = weights.astype(np.float32)
+    from32 = cpu_kernels.crossing_intervals(times, weights32, ratio, reach)
+    from64 = cpu_kernels.crossing_intervals(times, weights32.astype(np.float64), ratio, reach)
+    assert all(np.array_equal(one, other) for one, other in zip(from32, from64))
 
 
 def test_fused_cpu_loops_can_be_switched_off_by_environment():

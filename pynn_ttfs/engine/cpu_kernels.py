@@ -47,6 +47,10 @@ _threads = 1
 #: a group of at least this many inputs at one time is summed along weight rows
 TIE_GROUP_MIN = 8
 
+#: layers with at least this many neurons take the vector-over-neurons forward loop
+#: (``_crossing_intervals_wide``); narrower ones walk neuron by neuron
+WIDE_LAYER_MIN = 32
+
 
 def use_threads(count: int) -> None:
     """Run the loops on at most ``count`` threads (torch's setting, so that
@@ -82,43 +86,81 @@ def _pick(variants):
 
 if COMPILED:
 
+    def _sorted_lags(row, ratio):
+        """A sample's inputs in time order: (order, n_finite, dx, e_full, e_half,
+        group_start, group_size). dx: lags of the finite inputs from the first one (the
+        reference), e_full = e^{dx}, e_half = e^{dx / 2} (ratio 2; ones otherwise);
+        [group_start, group_start + group_size): the largest group of inputs at one time
+        if it holds at least TIE_GROUP_MIN inputs (MNIST's dark pixels), else size 0."""
+        n = row.shape[0]
+        order = np.argsort(row, kind="mergesort")
+        n_finite = 0
+        for k in range(n):
+            if row[order[k]] < math.inf:
+                n_finite += 1
+        ref = row[order[0]] if n_finite > 0 else 0.0
+        # sorted lags from the first input, and their exponentials (shared by all neurons)
+        dx = np.empty(n_finite)
+        e_full = np.empty(n_finite)
+        e_half = np.empty(n_finite)
+        for k in range(n_finite):
+            dx[k] = row[order[k]] - ref
+            e_full[k] = math.exp(dx[k])
+            e_half[k] = math.exp(0.5 * dx[k]) if ratio != 1.0 else 1.0
+        group_start = 0
+        group_size = 0
+        k = 0
+        while k < n_finite:
+            k_end = k + 1
+            while k_end < n_finite and dx[k_end] == dx[k]:
+                k_end += 1
+            if k_end - k > group_size:
+                group_start, group_size = k, k_end - k
+            k = k_end
+        if group_size < TIE_GROUP_MIN:
+            group_size = 0
+        return order, n_finite, dx, e_full, e_half, group_start, group_size
+
+    _sorted_lags = njit(cache=True, inline="always")(_sorted_lags)
+
+    def _reaches(first, second, c, ratio, start, stop, last, e_full_start, e_full_stop,
+                 e_half_start, e_half_stop):
+        """Does u reach c on the non-empty sub-interval [start, stop] (stop = inf on the
+        last one; e_*_stop unused there), with the running sums (first, second)? u is
+        unimodal there. If its peak lies at or before start, u falls on the whole
+        sub-interval and u(start) was tested with the sub-interval before (u is continuous;
+        0 before the first input). Else the maximum is u(stop), tested without a division
+        (the exponentials of the input times are known), or the interior peak."""
+        if ratio == 1.0:  # u(t) = e^{-t} (first t - second), peak 1 + second/first
+            if first > 0.0 and second > (start - 1.0) * first:
+                if not last and second >= (stop - 1.0) * first:
+                    return first * stop - second >= c * e_full_stop
+                peak = 1.0 + second / first
+                return math.exp(-peak) * (first * peak - second) >= c
+            return False
+        # u(t) = e^{-t/2} first - e^{-t} second, e^{peak/2} = 2 second/first
+        if first > 0.0 and second > 0.0 and 2.0 * second > e_half_start * first:
+            if not last and 2.0 * second >= e_half_stop * first:
+                return first * e_half_stop - second >= c * e_full_stop
+            peak = 2.0 * math.log(2.0 * second / first)
+            return math.exp(-0.5 * peak) * first - math.exp(-peak) * second >= c
+        return False
+
+    _reaches = njit(cache=True, inline="always")(_reaches)
+
     def _crossing_intervals(x, weights_t, weights, ratio, threshold_reach, found, a, b, lo, hi,
                             reference, spread):
+        """Neuron by neuron: each walks the sorted inputs and stops at its crossing (narrow
+        layers, where a vector over neurons is too short to pay off)."""
         batch, n = x.shape
         m = weights_t.shape[0]
         for s in prange(batch):
             row = x[s]
-            order = np.argsort(row, kind="mergesort")
-            n_finite = 0
-            for k in range(n):
-                if row[order[k]] < math.inf:
-                    n_finite += 1
-            ref = row[order[0]] if n_finite > 0 else 0.0
-            reference[s] = ref
-            spread[s] = row[order[n_finite - 1]] - ref if n_finite > 0 else 0.0
-            # sorted lags from the first input, and their exponentials (shared by all neurons)
-            dx = np.empty(n_finite)
-            e_full = np.empty(n_finite)  # e^{dx}
-            e_half = np.empty(n_finite)  # e^{dx / 2} (ratio 2)
-            for k in range(n_finite):
-                dx[k] = row[order[k]] - ref
-                e_full[k] = math.exp(dx[k])
-                e_half[k] = math.exp(0.5 * dx[k]) if ratio != 1.0 else 1.0
-            # the largest group of inputs at one time (MNIST's dark pixels) enters every
-            # neuron as one summed weight: the sums are added along contiguous weight rows
-            # for all neurons at once instead of gathered neuron by neuron
-            group_start = 0
-            group_size = 0
-            k = 0
-            while k < n_finite:
-                k_end = k + 1
-                while k_end < n_finite and dx[k_end] == dx[k]:
-                    k_end += 1
-                if k_end - k > group_size:
-                    group_start, group_size = k, k_end - k
-                k = k_end
-            if group_size < TIE_GROUP_MIN:
-                group_size = 0
+            order, n_finite, dx, e_full, e_half, group_start, group_size = _sorted_lags(row, ratio)
+            reference[s] = row[order[0]] if n_finite > 0 else 0.0
+            spread[s] = dx[n_finite - 1] if n_finite > 0 else 0.0
+            # the group enters every neuron as one summed weight: the sums are added along
+            # contiguous weight rows for all neurons at once instead of gathered neuron by neuron
             group_weight = np.zeros(m)
             for k in range(group_start, group_start + group_size):
                 weight_row = weights[order[k]]
@@ -139,35 +181,17 @@ if COMPILED:
                     start = dx[k]
                     last = k_next == n_finite
                     stop = math.inf if last else dx[k_next]
-                    # does u reach c on [start, stop]? u is unimodal there. If its peak lies
-                    # at or before start, u falls on the whole sub-interval and u(start) was
-                    # tested with the sub-interval before (u is continuous; 0 before the
-                    # first input). Else the maximum is u(stop), tested without a division
-                    # (the exponentials of the input times are known), or the interior peak.
-                    # An empty sub-interval (the next input at the same time) needs no test.
-                    reached = False
-                    if ratio == 1.0:  # u(t) = e^{-t} (first t - second), peak 1 + second/first
+                    if ratio == 1.0:
                         first += w * e_full[k]
                         second += w * (start * e_full[k])
-                        if first > 0.0 and stop != start and second > (start - 1.0) * first:
-                            if not last and second >= (stop - 1.0) * first:
-                                reached = first * stop - second >= c * e_full[k_next]
-                            else:
-                                peak = 1.0 + second / first
-                                reached = math.exp(-peak) * (first * peak - second) >= c
-                    else:  # u(t) = e^{-t/2} first - e^{-t} second, e^{peak/2} = 2 second/first
+                    else:
                         first += w * e_half[k]
                         second += w * e_full[k]
-                        if (first > 0.0 and second > 0.0 and stop != start
-                                and 2.0 * second > e_half[k] * first):
-                            if not last and 2.0 * second >= e_half[k_next] * first:
-                                reached = (first * e_half[k_next] - second
-                                           >= c * e_full[k_next])
-                            else:
-                                peak = 2.0 * math.log(2.0 * second / first)
-                                reached = (math.exp(-0.5 * peak) * first
-                                           - math.exp(-peak) * second >= c)
-                    if reached:
+                    # an empty sub-interval (the next input at the same time) needs no test
+                    if stop != start and _reaches(
+                            first, second, c, ratio, start, stop, last, e_full[k],
+                            math.inf if last else e_full[k_next], e_half[k],
+                            math.inf if last else e_half[k_next]):
                         found[s, j] = True
                         a[s, j] = first
                         b[s, j] = second
@@ -175,6 +199,112 @@ if COMPILED:
                         hi[s, j] = stop
                         break
                     k = k_next
+
+    def _accumulate(first, second, weight_row, add_first, add_second):
+        """The running sums of every neuron after one more input (a vector loop)."""
+        for j in range(first.shape[0]):
+            first[j] += weight_row[j] * add_first
+            second[j] += weight_row[j] * add_second
+
+    _accumulate = njit(cache=True, inline="always")(_accumulate)
+
+    def _crossing_intervals_wide(x, weights, column_sums, ratio, threshold_reach, found, a, b,
+                                 lo, hi, reference, spread):
+        """All neurons at once: the sorted inputs in the outer loop, the running sums of
+        every neuron updated along one contiguous weight row (a vector loop), and the exact
+        test (``_reaches``) only where a cheap upper bound of the membrane on the
+        sub-interval reaches threshold. Same sums in the same order as
+        ``_crossing_intervals``, except the group's summed weight: where the group holds
+        most inputs it is taken as all weights minus the other rows (``column_sums``
+        minus the running row sum), which reads a fraction of the weights."""
+        batch, n = x.shape
+        m = weights.shape[1]
+        for s in prange(batch):
+            row = x[s]
+            order, n_finite, dx, e_full, e_half, group_start, group_size = _sorted_lags(row, ratio)
+            reference[s] = row[order[0]] if n_finite > 0 else 0.0
+            spread[s] = dx[n_finite - 1] if n_finite > 0 else 0.0
+            group_end = group_start + group_size
+            complement = group_size > 0 and n - group_end < group_size
+            first = np.zeros(m)
+            second = np.zeros(m)
+            bound = np.empty(m)
+            # a neuron's threshold in the bound, +inf once it has crossed: the bound then
+            # rules it out, and steps after most neurons crossed scan no neuron
+            bound_reach = threshold_reach.copy()
+            group_weight = np.zeros(m)
+            row_sum = np.zeros(m)  # the weights of the inputs before the group
+            done = np.zeros(m, dtype=np.bool_)
+            n_done = 0
+            k = 0
+            while k < n_finite and n_done < m:
+                start = dx[k]
+                if ratio == 1.0:
+                    add_first = e_full[k]
+                    add_second = start * e_full[k]
+                else:
+                    add_first = e_half[k]
+                    add_second = e_full[k]
+                if group_size > 0 and k == group_start:
+                    if complement:
+                        for j in range(m):
+                            group_weight[j] = column_sums[j] - row_sum[j]
+                        for k_after in range(group_end, n):
+                            weight_row = weights[order[k_after]]
+                            for j in range(m):
+                                group_weight[j] -= weight_row[j]
+                    else:
+                        for k_group in range(group_start, group_end):
+                            weight_row = weights[order[k_group]]
+                            for j in range(m):
+                                group_weight[j] += weight_row[j]
+                    _accumulate(first, second, group_weight, add_first, add_second)
+                    k_next = group_end
+                else:
+                    weight_row = weights[order[k]]
+                    _accumulate(first, second, weight_row, add_first, add_second)
+                    if complement and k < group_start:
+                        for j in range(m):
+                            row_sum[j] += weight_row[j]
+                    k_next = k + 1
+                last = k_next == n_finite
+                stop = math.inf if last else dx[k_next]
+                if stop == start:  # an empty sub-interval: the next input comes at the same time
+                    k = k_next
+                    continue
+                candidates = m
+                if not last:
+                    # u on [start, stop] is at most e^{-start} (first stop - second) (ratio 1)
+                    # or e^{-start/2} first - e^{-stop} second (ratio 2; both where first > 0
+                    # and, ratio 2, second > 0, which _reaches needs), here times e^{start}
+                    # or e^{stop}; inflated against rounding, so that a sub-interval it
+                    # rules out is one the exact test rules out too
+                    if ratio == 1.0:
+                        slope = stop * (1.0 + 1e-9) + 1e-9
+                        scale = e_full[k]
+                    else:
+                        slope = e_full[k_next] / e_half[k] * (1.0 + 1e-9) + 1e-9
+                        scale = e_full[k_next]
+                    candidates = 0
+                    for j in range(m):
+                        bound[j] = first[j] * slope - second[j] - bound_reach[j] * scale
+                        candidates += bound[j] >= 0.0
+                if candidates > 0:
+                    for j in range(m):
+                        if done[j] or (not last and bound[j] < 0.0):
+                            continue
+                        if _reaches(first[j], second[j], threshold_reach[j], ratio, start, stop,
+                                    last, e_full[k], math.inf if last else e_full[k_next],
+                                    e_half[k], math.inf if last else e_half[k_next]):
+                            done[j] = True
+                            bound_reach[j] = math.inf
+                            n_done += 1
+                            found[s, j] = True
+                            a[s, j] = first[j]
+                            b[s, j] = second[j]
+                            lo[s, j] = start
+                            hi[s, j] = stop
+                k = k_next
 
     def _gradients(x, weights_t, T, grad_T, floor, drop_below, ratio, cutoff, need_input,
                    need_weight, n_chunks, grad_x, grad_w_parts, dropped, low_slope):
@@ -340,6 +470,7 @@ if COMPILED:
 
 if COMPILED:
     _crossing_intervals_variants = _compiled(_crossing_intervals)
+    _crossing_intervals_wide_variants = _compiled(_crossing_intervals_wide)
     _gradients_variants = _compiled(_gradients)
     _general_first_spikes_variants = _compiled(_general_first_spikes)
 
@@ -359,12 +490,19 @@ def crossing_intervals(x: np.ndarray, weights: np.ndarray, ratio: float,
     a, b = np.ones((batch, m)), np.ones((batch, m))
     lo, hi = np.zeros((batch, m)), np.zeros((batch, m))
     reference, spread = np.zeros(batch), np.zeros(batch)
-    # weights as (n_post, n_pre) rows: a neuron's loop reads one contiguous row
-    weights = np.ascontiguousarray(weights, np.float64)
-    _pick(_crossing_intervals_variants)(
-        np.ascontiguousarray(x, np.float64), np.ascontiguousarray(weights.T), weights,
-        float(ratio), np.ascontiguousarray(threshold_reach, np.float64),
-        found, a, b, lo, hi, reference, spread)
+    # float32 weights stay float32 (exact in the float64 sums, half the memory traffic)
+    weights = np.ascontiguousarray(
+        weights, weights.dtype if weights.dtype in (np.float32, np.float64) else np.float64)
+    x = np.ascontiguousarray(x, np.float64)
+    reach = np.ascontiguousarray(threshold_reach, np.float64)
+    if m >= WIDE_LAYER_MIN:
+        column_sums = weights.sum(axis=0, dtype=np.float64)
+        _pick(_crossing_intervals_wide_variants)(
+            x, weights, column_sums, float(ratio), reach, found, a, b, lo, hi, reference, spread)
+    else:  # weights also as (n_post, n_pre) rows: a neuron's loop reads one contiguous row
+        _pick(_crossing_intervals_variants)(
+            x, np.ascontiguousarray(weights.T), weights, float(ratio), reach,
+            found, a, b, lo, hi, reference, spread)
     return found, a, b, lo, hi, reference, spread
 
 

@@ -581,6 +581,12 @@ class _torch_threads_kept:
             torch.set_num_threads(self.threads)
 
 
+def _weights_for_loops(weights):
+    """float32 weights as they are (the loops sum in float64, exactly the same values,
+    from half the memory), any other dtype as float64."""
+    return (weights if weights.dtype == torch.float32 else weights.double()).numpy()
+
+
 def _solve_dense_cpu(x, weights, c, ratio):
     """:func:`_solve_dense` with the interval search in ``cpu_kernels`` (float64 sums) and
     the closed form here."""
@@ -589,7 +595,7 @@ def _solve_dense_cpu(x, weights, c, ratio):
     reach = (c * (1.0 - 16.0 * eps)).double().numpy()
     with _torch_threads_kept():
         found, a, b, lo, hi, reference, spread = cpu_kernels.crossing_intervals(
-            x.double().numpy(), weights.double().numpy(), ratio, reach)
+            x.double().numpy(), _weights_for_loops(weights), ratio, reach)
     if spread.size:
         _check_spread(float(spread.max()), dtype)
     a, b, lo, hi, reference = (torch.from_numpy(v).to(dtype) for v in (a, b, lo, hi, reference))
