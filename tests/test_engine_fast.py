@@ -364,15 +364,23 @@ def test_fused_cpu_loops_equal_the_tensor_dense_path(ratio, dtype):
 
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0])
-@pytest.mark.parametrize("inputs", ["random", "ties", "mnist"])
+@pytest.mark.parametrize("inputs", ["random", "ties", "mnist", "group-middle"])
 def test_both_forward_loops_agree(monkeypatch, ratio, inputs):
     """The neuron-by-neuron loop and the all-neurons loop (with its bound that skips the
-    exact test): the same spikes and intervals, bit for bit where no large group of equal
-    times exists (same sums in the same order), to rounding where the wide loop takes the
-    group's weight as all weights minus the others; float32 weights give exactly what
-    their float64 copy gives."""
+    exact test, and its packing of the neurons still below threshold): the same spikes and
+    intervals, bit for bit where no large group of equal times exists (same sums in the
+    same order), to rounding where the wide loop takes the group's weight as all weights
+    minus the others; float32 weights give exactly what their float64 copy gives."""
     assert cpu_kernels.COMPILED
-    if inputs == "mnist":
+    if inputs == "group-middle":  # most neurons cross before a group that holds half the inputs
+        g = torch.Generator().manual_seed(12)
+        early = torch.rand(30, 20, generator=g, dtype=torch.float64)
+        late = 1.0 + torch.rand(30, 10, generator=g, dtype=torch.float64)
+        times = torch.cat([early, torch.ones(30, 30, dtype=torch.float64), late], 1).numpy()
+        weights = (torch.randn(60, 50, generator=g, dtype=torch.float64) * 0.3 + 0.15).numpy()
+        weights[:20] += 0.5  # strong early inputs
+        weights[:, 40:] = -np.abs(weights[:, 40:])  # ten silent neurons
+    elif inputs == "mnist":
         times = mnist_like(3, 20, 28).numpy()
         g = torch.Generator().manual_seed(9)
         weights = (torch.randn(784, 70, generator=g, dtype=torch.float64) * 0.1 + 0.004).numpy()
@@ -389,8 +397,12 @@ def test_both_forward_loops_agree(monkeypatch, ratio, inputs):
     assert np.array_equal(neuron[0], wide[0]) and 0.05 < neuron[0].mean() < 0.95
     if inputs == "mnist":  # some neurons cross only after the dark pixels (the group, last)
         assert (neuron[3] == neuron[6][:, None])[neuron[0]].any()
+    if inputs == "group-middle":  # half cross before the group (then packed), some after
+        crossed_before = neuron[0] & (neuron[3] + neuron[5][:, None] < 1.0)
+        assert (crossed_before.sum(1) >= 25).mean() > 0.5
+        assert (neuron[0] & (neuron[3] + neuron[5][:, None] >= 1.0)).any()
     for one, other in zip(neuron[1:], wide[1:]):
-        if inputs == "mnist":  # the group sum differs in rounding only
+        if inputs in ("mnist", "group-middle"):  # the group sum differs in rounding only
             assert np.allclose(one, other, rtol=1e-12, atol=1e-12)
         else:
             assert np.array_equal(one, other)

@@ -47,6 +47,10 @@ _threads = 1
 #: a group of at least this many inputs at one time is summed along weight rows
 TIE_GROUP_MIN = 8
 
+#: the all-neurons loop packs the neurons still below threshold when half have crossed
+#: and at least this many remain
+PACK_MIN = 8
+
 #: layers with at least this many neurons take the vector-over-neurons forward loop
 #: (``_crossing_intervals_wide``); narrower ones walk neuron by neuron
 WIDE_LAYER_MIN = 32
@@ -200,23 +204,40 @@ if COMPILED:
                         break
                     k = k_next
 
-    def _accumulate(first, second, weight_row, add_first, add_second):
-        """The running sums of every neuron after one more input (a vector loop)."""
-        for j in range(first.shape[0]):
-            first[j] += weight_row[j] * add_first
-            second[j] += weight_row[j] * add_second
+    def _accumulate(first, second, weight_row, count, add_first, add_second):
+        """The running sums of the first ``count`` neurons after one more input (a vector
+        loop)."""
+        for p in range(count):
+            first[p] += weight_row[p] * add_first
+            second[p] += weight_row[p] * add_second
 
     _accumulate = njit(cache=True, inline="always")(_accumulate)
+
+    def _subtract_row(target, full_row, neuron_of, count, packed, sign=1.0):
+        """target[p] -= sign * full_row[neuron_of[p]] for the first ``count`` positions
+        (full_row read straight where the neurons are not packed)."""
+        if packed:
+            for p in range(count):
+                target[p] -= sign * full_row[neuron_of[p]]
+        else:
+            for p in range(count):
+                target[p] -= sign * full_row[p]
+
+    _subtract_row = njit(cache=True, inline="always")(_subtract_row)
 
     def _crossing_intervals_wide(x, weights, column_sums, ratio, threshold_reach, found, a, b,
                                  lo, hi, reference, spread):
         """All neurons at once: the sorted inputs in the outer loop, the running sums of
         every neuron updated along one contiguous weight row (a vector loop), and the exact
         test (``_reaches``) only where a cheap upper bound of the membrane on the
-        sub-interval reaches threshold. Same sums in the same order as
-        ``_crossing_intervals``, except the group's summed weight: where the group holds
-        most inputs it is taken as all weights minus the other rows (``column_sums``
-        minus the running row sum), which reads a fraction of the weights."""
+        sub-interval reaches threshold. Once half the neurons still walked have crossed,
+        the others are packed to the front (their weights then gathered per input), so
+        that the late inputs, which most neurons no longer need, cost little.
+
+        Each neuron's sums are the same, in the same order, as in ``_crossing_intervals``,
+        except the group's summed weight: where the group holds most inputs it is taken as
+        all weights minus the other rows (``column_sums`` minus the running row sum), which
+        reads a fraction of the weights."""
         batch, n = x.shape
         m = weights.shape[1]
         for s in prange(batch):
@@ -226,18 +247,23 @@ if COMPILED:
             spread[s] = dx[n_finite - 1] if n_finite > 0 else 0.0
             group_end = group_start + group_size
             complement = group_size > 0 and n - group_end < group_size
+            # per walked neuron, at its position p (neuron = neuron_of[p]); packed keeps
+            # the positions in neuron order
+            neuron_of = np.arange(m)
+            n_walked = m
+            packed = False
             first = np.zeros(m)
             second = np.zeros(m)
             bound = np.empty(m)
-            # a neuron's threshold in the bound, +inf once it has crossed: the bound then
-            # rules it out, and steps after most neurons crossed scan no neuron
+            # the threshold in the bound, +inf once the neuron crossed: the bound then
+            # rules it out
             bound_reach = threshold_reach.copy()
-            group_weight = np.zeros(m)
             row_sum = np.zeros(m)  # the weights of the inputs before the group
-            done = np.zeros(m, dtype=np.bool_)
-            n_done = 0
+            crossed = np.zeros(m, dtype=np.bool_)
+            n_crossed = 0  # of the walked neurons
+            weight_row = np.empty(m)  # the current input's weights, packed
             k = 0
-            while k < n_finite and n_done < m:
+            while k < n_finite and n_crossed < n_walked:
                 start = dx[k]
                 if ratio == 1.0:
                     add_first = e_full[k]
@@ -247,32 +273,40 @@ if COMPILED:
                     add_second = e_full[k]
                 if group_size > 0 and k == group_start:
                     if complement:
-                        for j in range(m):
-                            group_weight[j] = column_sums[j] - row_sum[j]
+                        for p in range(n_walked):
+                            weight_row[p] = column_sums[neuron_of[p]] - row_sum[p]
                         for k_after in range(group_end, n):
-                            weight_row = weights[order[k_after]]
-                            for j in range(m):
-                                group_weight[j] -= weight_row[j]
+                            _subtract_row(weight_row, weights[order[k_after]], neuron_of,
+                                          n_walked, packed)
                     else:
+                        weight_row[:n_walked] = 0.0
                         for k_group in range(group_start, group_end):
-                            weight_row = weights[order[k_group]]
-                            for j in range(m):
-                                group_weight[j] += weight_row[j]
-                    _accumulate(first, second, group_weight, add_first, add_second)
+                            _subtract_row(weight_row, weights[order[k_group]], neuron_of,
+                                          n_walked, packed, -1.0)
+                    _accumulate(first, second, weight_row, n_walked, add_first, add_second)
                     k_next = group_end
                 else:
-                    weight_row = weights[order[k]]
-                    _accumulate(first, second, weight_row, add_first, add_second)
-                    if complement and k < group_start:
-                        for j in range(m):
-                            row_sum[j] += weight_row[j]
+                    if packed:
+                        full_row = weights[order[k]]
+                        for p in range(n_walked):
+                            weight_row[p] = full_row[neuron_of[p]]
+                        _accumulate(first, second, weight_row, n_walked, add_first, add_second)
+                        if complement and k < group_start:
+                            for p in range(n_walked):
+                                row_sum[p] += weight_row[p]
+                    else:
+                        full_row = weights[order[k]]
+                        _accumulate(first, second, full_row, m, add_first, add_second)
+                        if complement and k < group_start:
+                            for p in range(m):
+                                row_sum[p] += full_row[p]
                     k_next = k + 1
                 last = k_next == n_finite
                 stop = math.inf if last else dx[k_next]
                 if stop == start:  # an empty sub-interval: the next input comes at the same time
                     k = k_next
                     continue
-                candidates = m
+                candidates = n_walked
                 if not last:
                     # u on [start, stop] is at most e^{-start} (first stop - second) (ratio 1)
                     # or e^{-start/2} first - e^{-stop} second (ratio 2; both where first > 0
@@ -286,24 +320,40 @@ if COMPILED:
                         slope = e_full[k_next] / e_half[k] * (1.0 + 1e-9) + 1e-9
                         scale = e_full[k_next]
                     candidates = 0
-                    for j in range(m):
-                        bound[j] = first[j] * slope - second[j] - bound_reach[j] * scale
-                        candidates += bound[j] >= 0.0
+                    for p in range(n_walked):
+                        bound[p] = first[p] * slope - second[p] - bound_reach[p] * scale
+                        candidates += bound[p] >= 0.0
                 if candidates > 0:
-                    for j in range(m):
-                        if done[j] or (not last and bound[j] < 0.0):
+                    for p in range(n_walked):
+                        if crossed[p] or (not last and bound[p] < 0.0):
                             continue
-                        if _reaches(first[j], second[j], threshold_reach[j], ratio, start, stop,
+                        j = neuron_of[p]
+                        if _reaches(first[p], second[p], threshold_reach[j], ratio, start, stop,
                                     last, e_full[k], math.inf if last else e_full[k_next],
                                     e_half[k], math.inf if last else e_half[k_next]):
-                            done[j] = True
-                            bound_reach[j] = math.inf
-                            n_done += 1
+                            crossed[p] = True
+                            bound_reach[p] = math.inf
+                            n_crossed += 1
                             found[s, j] = True
-                            a[s, j] = first[j]
-                            b[s, j] = second[j]
+                            a[s, j] = first[p]
+                            b[s, j] = second[p]
                             lo[s, j] = start
                             hi[s, j] = stop
+                    if 2 * n_crossed >= n_walked and n_walked - n_crossed >= PACK_MIN:
+                        # pack the neurons still below threshold to the front, in order
+                        kept = 0
+                        for p in range(n_walked):
+                            if not crossed[p]:
+                                neuron_of[kept] = neuron_of[p]
+                                first[kept] = first[p]
+                                second[kept] = second[p]
+                                bound_reach[kept] = bound_reach[p]
+                                row_sum[kept] = row_sum[p]
+                                crossed[kept] = False
+                                kept += 1
+                        n_walked = kept
+                        n_crossed = 0
+                        packed = True
                 k = k_next
 
     def _gradients(x, weights_t, T, grad_T, floor, drop_below, ratio, cutoff, need_input,
