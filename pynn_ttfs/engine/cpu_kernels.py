@@ -127,6 +127,17 @@ if COMPILED:
 
     _sorted_lags = njit(cache=True, inline="always")(_sorted_lags)
 
+    def _sample_lags(x, s, ratio, reference, spread):
+        """``_sorted_lags`` of sample s, its reference (first input time) and finite input
+        spread written to reference[s] and spread[s]."""
+        row = x[s]
+        order, n_finite, dx, e_full, e_half, group_start, group_size = _sorted_lags(row, ratio)
+        reference[s] = row[order[0]] if n_finite > 0 else 0.0
+        spread[s] = dx[n_finite - 1] if n_finite > 0 else 0.0
+        return order, n_finite, dx, e_full, e_half, group_start, group_size
+
+    _sample_lags = njit(cache=True, inline="always")(_sample_lags)
+
     def _reaches(first, second, c, ratio, start, stop, last, e_full_start, e_full_stop,
                  e_half_start, e_half_stop):
         """Does u reach c on the non-empty sub-interval [start, stop] (stop = inf on the
@@ -159,10 +170,8 @@ if COMPILED:
         batch, n = x.shape
         m = weights_t.shape[0]
         for s in prange(batch):
-            row = x[s]
-            order, n_finite, dx, e_full, e_half, group_start, group_size = _sorted_lags(row, ratio)
-            reference[s] = row[order[0]] if n_finite > 0 else 0.0
-            spread[s] = dx[n_finite - 1] if n_finite > 0 else 0.0
+            order, n_finite, dx, e_full, e_half, group_start, group_size = _sample_lags(
+                x, s, ratio, reference, spread)
             # the group enters every neuron as one summed weight: the sums are added along
             # contiguous weight rows for all neurons at once instead of gathered neuron by neuron
             group_weight = np.zeros(m)
@@ -213,17 +222,17 @@ if COMPILED:
 
     _accumulate = njit(cache=True, inline="always")(_accumulate)
 
-    def _subtract_row(target, full_row, neuron_of, count, packed, sign=1.0):
-        """target[p] -= sign * full_row[neuron_of[p]] for the first ``count`` positions
-        (full_row read straight where the neurons are not packed)."""
+    def _add_row(target, full_row, neuron_of, count, packed, sign):
+        """target[p] += sign * full_row[neuron_of[p]] for the first ``count`` positions
+        (full_row read straight where the neurons are not packed); sign +1 or -1."""
         if packed:
             for p in range(count):
-                target[p] -= sign * full_row[neuron_of[p]]
+                target[p] += sign * full_row[neuron_of[p]]
         else:
             for p in range(count):
-                target[p] -= sign * full_row[p]
+                target[p] += sign * full_row[p]
 
-    _subtract_row = njit(cache=True, inline="always")(_subtract_row)
+    _add_row = njit(cache=True, inline="always")(_add_row)
 
     def _crossing_intervals_wide(x, weights, column_sums, ratio, threshold_reach, found, a, b,
                                  lo, hi, reference, spread):
@@ -241,10 +250,8 @@ if COMPILED:
         batch, n = x.shape
         m = weights.shape[1]
         for s in prange(batch):
-            row = x[s]
-            order, n_finite, dx, e_full, e_half, group_start, group_size = _sorted_lags(row, ratio)
-            reference[s] = row[order[0]] if n_finite > 0 else 0.0
-            spread[s] = dx[n_finite - 1] if n_finite > 0 else 0.0
+            order, n_finite, dx, e_full, e_half, group_start, group_size = _sample_lags(
+                x, s, ratio, reference, spread)
             group_end = group_start + group_size
             complement = group_size > 0 and n - group_end < group_size
             # per walked neuron, at its position p (neuron = neuron_of[p]); packed keeps
@@ -276,13 +283,13 @@ if COMPILED:
                         for p in range(n_walked):
                             weight_row[p] = column_sums[neuron_of[p]] - row_sum[p]
                         for k_after in range(group_end, n):
-                            _subtract_row(weight_row, weights[order[k_after]], neuron_of,
-                                          n_walked, packed)
+                            _add_row(weight_row, weights[order[k_after]], neuron_of, n_walked,
+                                     packed, -1.0)
                     else:
                         weight_row[:n_walked] = 0.0
                         for k_group in range(group_start, group_end):
-                            _subtract_row(weight_row, weights[order[k_group]], neuron_of,
-                                          n_walked, packed, -1.0)
+                            _add_row(weight_row, weights[order[k_group]], neuron_of, n_walked,
+                                     packed, 1.0)
                     _accumulate(first, second, weight_row, n_walked, add_first, add_second)
                     k_next = group_end
                 else:
