@@ -11,9 +11,9 @@ saturated). Weights: the published initialisation (normal, per-layer mean and st
 realistic fraction of neurons spike. tau_m = tau_s = 1, threshold 1.
 
 Timing: wall clock, after one warm-up run, repeated until MIN_SECONDS have passed
-(samples/s, the JSON value). The table also shows samples per second of process CPU time
-(all threads together): on a shared, busy machine with --threads 1 it estimates the speed
-of one idle core.
+(samples/s, the JSON's samples_per_s). The table also shows samples per second of process
+CPU time (all threads together; samples_per_cpu_s): on a shared, busy machine with
+--threads 1 it estimates the speed of one idle core.
 "forward" runs under torch.no_grad(); "forward_backward" runs the forward with weights
 requiring grad and calls backward() on the sum of the finite output times.
 Peak memory (of the first, warm-up run): on CUDA torch.cuda.max_memory_allocated() minus
@@ -22,9 +22,14 @@ run (sampled from /proc/self/statm every 0.5 ms by a thread), so memory the proc
 already holds from earlier runs does not count (0 = no growth).
 On a machine whose cores are busy with other work, torch's default multi-threading can
 collapse (threads wait for each other); compare with --threads 1 there.
+The CPU forward pass of a layer runs one of two compiled loops (pynn_ttfs.engine.cpu_kernels):
+neuron by neuron, or all neurons at once along each input's weight row (layers of at least
+WIDE_LAYER_MIN neurons, "auto"). --cpu-forward-loops per-neuron wide forces each in turn on
+every layer (column "loop"), to compare them on the same inputs.
 
     python benchmarks/engine.py [--quick] [--json FILE] [--data-dir DIR] [--threads N]
         [--shapes S ...] [--devices cpu cuda] [--batches B ...] [--dtypes float32 float64]
+        [--cpu-forward-loops auto per-neuron wide]
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pynn_ttfs.engine import feedforward  # noqa: E402
+from pynn_ttfs.engine import cpu_kernels, feedforward  # noqa: E402
 
 T_EARLY, T_LATE, BIAS_TIME = 0.15, 2.0, 0.9
 #: shape -> (input kind, per-layer init (mean, std), bias spikes per layer)
@@ -51,6 +56,8 @@ SHAPES = {
     "784-350-10": ("mnist", [(0.05, 0.8), (0.15, 0.8)], [[], []]),
 }
 MIN_SECONDS = 0.6
+#: --cpu-forward-loops choice -> the layer width from which the all-neurons loop is taken
+FORWARD_LOOP_MIN_WIDTH = {"auto": cpu_kernels.WIDE_LAYER_MIN, "per-neuron": 10 ** 9, "wide": 1}
 
 
 def _mnist_images(data_dir, count, small):
@@ -185,9 +192,10 @@ def measure(shape, batch, dtype, device, mode, data_dir, quick):
     record = {
         "shape": shape, "batch": batch, "dtype": str(dtype).replace("torch.", ""),
         "device": device, "mode": mode, "samples_per_s": batch * reps / elapsed,
+        "samples_per_cpu_s": batch * reps / max(cpu, 1e-9),
         "peak_memory_mb": max(0, peak) / 2 ** 20,
     }
-    return record, source, spiking, batch * reps / max(cpu, 1e-9)
+    return record, source, spiking, record["samples_per_cpu_s"]
 
 
 def main(argv=None):
@@ -201,7 +209,14 @@ def main(argv=None):
     parser.add_argument("--batches", nargs="*", type=int, default=None,
                         help="batch sizes (default 100 1000; a GPU fills at 10^4-10^5)")
     parser.add_argument("--dtypes", nargs="*", default=None, choices=["float32", "float64"])
+    parser.add_argument("--cpu-forward-loops", nargs="*", default=["auto"],
+                        choices=list(FORWARD_LOOP_MIN_WIDTH),
+                        help="which compiled CPU forward loop every layer takes (default auto: "
+                             f"the all-neurons loop from {cpu_kernels.WIDE_LAYER_MIN} neurons)")
     args = parser.parse_args(argv)
+    if any(loop != "auto" for loop in args.cpu_forward_loops) and not cpu_kernels.AVAILABLE:
+        parser.error("--cpu-forward-loops needs the compiled loops (numba installed, "
+                     "PYNN_TTFS_NUMBA not 0)")
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
@@ -210,21 +225,31 @@ def main(argv=None):
               [torch.float32] if args.quick else [torch.float32, torch.float64])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
-    header = f"{'shape':>11} {'batch':>5} {'dtype':>7} {'device':>6} {'mode':>16} {'samples/s':>11} {'per CPU-s':>11} {'peak MB':>8}  spiking (hidden, out)  inputs"
+    header = f"{'shape':>11} {'batch':>5} {'dtype':>7} {'device':>6} {'loop':>10} {'mode':>16} {'samples/s':>11} {'per CPU-s':>11} {'peak MB':>8}  spiking (hidden, out)  inputs"
     print(header)
     print("-" * len(header))
     records = []
     for device in devices:
+        # the loops are CPU code: on CUDA only the default
+        loops = args.cpu_forward_loops if device == "cpu" else ["auto"]
         for shape in args.shapes:
             for dtype in dtypes:
                 for batch in batches:
-                    for mode in ("forward", "forward_backward"):
-                        record, source, spiking, per_cpu = measure(shape, batch, dtype, device, mode,
-                                                          args.data_dir, args.quick)
-                        records.append(record)
-                        print(f"{shape:>11} {batch:>5} {record['dtype']:>7} {device:>6} {mode:>16} "
-                              f"{record['samples_per_s']:>11,.0f} {per_cpu:>11,.0f} {record['peak_memory_mb']:>8.1f}  "
-                              f"{spiking[0]:.2f}, {spiking[-1]:.2f}            {source}", flush=True)
+                    for loop in loops:
+                        for mode in ("forward", "forward_backward"):
+                            cpu_kernels.WIDE_LAYER_MIN = FORWARD_LOOP_MIN_WIDTH[loop]
+                            try:
+                                record, source, spiking, per_cpu = measure(
+                                    shape, batch, dtype, device, mode, args.data_dir, args.quick)
+                            finally:
+                                cpu_kernels.WIDE_LAYER_MIN = FORWARD_LOOP_MIN_WIDTH["auto"]
+                            record["loop"] = loop if device == "cpu" else None
+                            records.append(record)
+                            print(f"{shape:>11} {batch:>5} {record['dtype']:>7} {device:>6} "
+                                  f"{loop if device == 'cpu' else '-':>10} {mode:>16} "
+                                  f"{record['samples_per_s']:>11,.0f} {per_cpu:>11,.0f} "
+                                  f"{record['peak_memory_mb']:>8.1f}  "
+                                  f"{spiking[0]:.2f}, {spiking[-1]:.2f}            {source}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=1))
         print(f"wrote {len(records)} records to {args.json}")

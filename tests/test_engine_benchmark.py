@@ -1,0 +1,39 @@
+"""benchmarks/engine.py runs every CPU forward loop it is asked for, and leaves the engine's
+choice of loop as it found it."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from pynn_ttfs.engine import cpu_kernels
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "engine.py"
+
+
+@pytest.fixture(scope="module")
+def engine_benchmark():
+    spec = importlib.util.spec_from_file_location("engine_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not cpu_kernels.AVAILABLE, reason="the compiled loops are switched off")
+def test_forced_forward_loops_are_the_ones_that_run(engine_benchmark, monkeypatch):
+    widths_seen = []  # WIDE_LAYER_MIN while the engine searched a layer's crossings
+    original = cpu_kernels.crossing_intervals
+
+    def spy(*args, **kwargs):
+        widths_seen.append(cpu_kernels.WIDE_LAYER_MIN)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cpu_kernels, "crossing_intervals", spy)
+    default = cpu_kernels.WIDE_LAYER_MIN
+    records = engine_benchmark.main(["--quick", "--shapes", "5-120-3", "--devices", "cpu",
+                                     "--cpu-forward-loops", "per-neuron", "wide", "auto"])
+    assert [(r["loop"], r["mode"]) for r in records] == [
+        (loop, mode) for loop in ("per-neuron", "wide", "auto")
+        for mode in ("forward", "forward_backward")]
+    assert set(widths_seen) == {10 ** 9, 1, default}
+    assert cpu_kernels.WIDE_LAYER_MIN == default
+    assert all(r["samples_per_s"] > 0 for r in records)
