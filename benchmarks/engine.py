@@ -29,7 +29,14 @@ every layer (column "loop"), to compare them on the same inputs.
 
     python benchmarks/engine.py [--quick] [--json FILE] [--data-dir DIR] [--threads N]
         [--shapes S ...] [--devices cpu cuda] [--batches B ...] [--dtypes float32 float64]
-        [--cpu-forward-loops auto per-neuron wide]
+        [--cpu-forward-loops auto per-neuron wide] [--reference-check N]
+
+--reference-check N (CPU only, instead of the timing table): the engine against the
+straightforward per-prefix solver (solve_first_spike_times_reference, the tests' oracle,
+float64) on N samples of every shape and dtype, whole network, forward and backward of the
+sum of the finite output times: spike/no-spike disagreements, the largest difference of
+the spike times both give (tau_s), the largest weight-gradient difference relative to the
+layer's largest reference gradient, and the oracle's speed (samples per CPU-s).
 """
 from __future__ import annotations
 
@@ -46,7 +53,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pynn_ttfs.engine import cpu_kernels, feedforward  # noqa: E402
+from pynn_ttfs.engine import cpu_kernels, feedforward, layer_parameters, with_bias  # noqa: E402
+from pynn_ttfs.engine.first_spike import (  # noqa: E402
+    first_spike_gradients_reference,
+    solve_first_spike_times_reference,
+)
 
 T_EARLY, T_LATE, BIAS_TIME = 0.15, 2.0, 0.9
 #: shape -> (input kind, per-layer init (mean, std), bias spikes per layer)
@@ -198,6 +209,56 @@ def measure(shape, batch, dtype, device, mode, data_dir, quick):
     return record, source, spiking, record["samples_per_cpu_s"]
 
 
+def reference_check(shape, samples, dtype, data_dir):
+    """The engine (``dtype``, CPU) against the per-prefix oracle (float64), whole network."""
+    kind, init, biases = SHAPES[shape]
+    x, source = make_inputs(kind, samples, data_dir)
+    layers = make_layers(shape, init, biases, dtype, "cpu")
+    weights = [layer["weights"].clone().requires_grad_() for layer in layers]
+    outputs = feedforward(x.to(dtype), [{"weights": w} for w in weights],
+                          bias_times=biases if any(biases) else None)
+    last = outputs[-1]
+    torch.where(torch.isfinite(last), last, torch.zeros_like(last)).sum().backward()
+
+    cpu_start = time.process_time()
+    reference_inputs, reference_outputs, parameters = [], [], []
+    current = x.double()
+    for layer, bias in zip(layers, biases):
+        w = layer["weights"].double()
+        reference_inputs.append(with_bias(current, bias))
+        parameters.append(layer_parameters(1.0, 1.0, 1.0, w.shape[1], w))
+        current = solve_first_spike_times_reference(reference_inputs[-1], w, parameters[-1])
+        reference_outputs.append(current)
+    grad_output = torch.isfinite(current).double()  # d(sum of finite times) / d(times)
+    reference_grads = [None] * len(layers)
+    for index in reversed(range(len(layers))):
+        grad_input, reference_grads[index] = first_spike_gradients_reference(
+            reference_inputs[index], layers[index]["weights"].double(),
+            reference_outputs[index], parameters[index], grad_output,
+            need_input_grad=index > 0)
+        if index > 0:  # the bias columns are not the previous layer's outputs
+            grad_output = grad_input[:, :reference_outputs[index - 1].shape[1]]
+    oracle_cpu = time.process_time() - cpu_start
+
+    disagreements, time_error, gradient_error = 0, 0.0, 0.0
+    for fast, exact, w, exact_grad in zip(outputs, reference_outputs, weights, reference_grads):
+        fast = fast.detach().double()
+        disagreements += int((torch.isfinite(fast) != torch.isfinite(exact)).sum())
+        both = torch.isfinite(fast) & torch.isfinite(exact)
+        if both.any():
+            time_error = max(time_error, float((fast[both] - exact[both]).abs().max()))
+        scale = float(exact_grad.abs().max())
+        if scale > 0:
+            gradient_error = max(gradient_error,
+                                 float((w.grad.double() - exact_grad).abs().max()) / scale)
+    return {"shape": shape, "samples": samples, "dtype": str(dtype).replace("torch.", ""),
+            "device": "cpu", "mode": "reference_check", "spike_disagreements": disagreements,
+            "outputs_compared": sum(o.numel() for o in outputs),
+            "max_time_difference_tau_s": time_error,
+            "max_relative_weight_gradient_difference": gradient_error,
+            "oracle_samples_per_cpu_s": samples / max(oracle_cpu, 1e-9)}, source
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="write the records as a JSON list")
@@ -213,7 +274,11 @@ def main(argv=None):
                         choices=list(FORWARD_LOOP_MIN_WIDTH),
                         help="which compiled CPU forward loop every layer takes (default auto: "
                              f"the all-neurons loop from {cpu_kernels.WIDE_LAYER_MIN} neurons)")
+    parser.add_argument("--reference-check", type=int, default=0, metavar="N",
+                        help="instead of timing: compare with the per-prefix oracle on N samples")
     args = parser.parse_args(argv)
+    if args.reference_check < 0:
+        parser.error(f"--reference-check must be >= 0 samples, got {args.reference_check}")
     if any(loop != "auto" for loop in args.cpu_forward_loops) and not cpu_kernels.AVAILABLE:
         parser.error("--cpu-forward-loops needs the compiled loops (numba installed, "
                      "PYNN_TTFS_NUMBA not 0)")
@@ -223,6 +288,8 @@ def main(argv=None):
     batches = args.batches or ([100] if args.quick else [100, 1000])
     dtypes = ([getattr(torch, name) for name in args.dtypes] if args.dtypes else
               [torch.float32] if args.quick else [torch.float32, torch.float64])
+    if args.reference_check:
+        return _reference_table(args, dtypes)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
     header = f"{'shape':>11} {'batch':>5} {'dtype':>7} {'device':>6} {'loop':>10} {'mode':>16} {'samples/s':>11} {'per CPU-s':>11} {'peak MB':>8}  spiking (hidden, out)  inputs"
@@ -250,6 +317,26 @@ def main(argv=None):
                                   f"{record['samples_per_s']:>11,.0f} {per_cpu:>11,.0f} "
                                   f"{record['peak_memory_mb']:>8.1f}  "
                                   f"{spiking[0]:.2f}, {spiking[-1]:.2f}            {source}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=1))
+        print(f"wrote {len(records)} records to {args.json}")
+    return records
+
+
+def _reference_table(args, dtypes):
+    header = (f"{'shape':>11} {'samples':>7} {'dtype':>7} {'disagree':>8} {'max |dt| tau_s':>15} "
+              f"{'max grad diff':>13} {'oracle samples/CPU-s':>20}  inputs")
+    print(header)
+    print("-" * len(header))
+    records = []
+    for shape in args.shapes:
+        for dtype in dtypes:
+            record, source = reference_check(shape, args.reference_check, dtype, args.data_dir)
+            records.append(record)
+            print(f"{shape:>11} {record['samples']:>7} {record['dtype']:>7} "
+                  f"{record['spike_disagreements']:>8} {record['max_time_difference_tau_s']:>15.2e} "
+                  f"{record['max_relative_weight_gradient_difference']:>13.2e} "
+                  f"{record['oracle_samples_per_cpu_s']:>20.1f}  {source}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=1))
         print(f"wrote {len(records)} records to {args.json}")

@@ -184,6 +184,8 @@ def parse_chip_changes(parser, items):
 
 
 def summarise(values):
+    """Mean and spread over chips; std is numpy's default (divides by n), as in every
+    hardware.json written so far."""
     values = np.asarray(values, dtype=float)
     return {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
 

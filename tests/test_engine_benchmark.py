@@ -37,3 +37,15 @@ def test_forced_forward_loops_are_the_ones_that_run(engine_benchmark, monkeypatc
     assert set(widths_seen) == {10 ** 9, 1, default}
     assert cpu_kernels.WIDE_LAYER_MIN == default
     assert all(r["samples_per_s"] > 0 for r in records)
+
+
+def test_reference_check_compares_the_whole_network_forward_and_backward(engine_benchmark):
+    exact, _ = engine_benchmark.reference_check("5-120-3", 4, engine_benchmark.torch.float64, None)
+    assert exact["outputs_compared"] == 4 * (120 + 3)
+    assert exact["spike_disagreements"] == 0
+    assert exact["max_time_difference_tau_s"] < 1e-12
+    assert exact["max_relative_weight_gradient_difference"] < 1e-12
+    single, _ = engine_benchmark.reference_check("5-120-3", 4, engine_benchmark.torch.float32, None)
+    # float32 is compared with the float64 oracle: rounding shows, but only rounding
+    assert 0 < single["max_time_difference_tau_s"] < 1e-4
+    assert single["max_relative_weight_gradient_difference"] < 1e-4
