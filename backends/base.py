@@ -37,3 +37,14 @@ class Substrate(abc.ABC):
     def describe(self) -> Dict[str, object]:
         """Human-readable facts about the substrate (device, dtype, chip seed, ...)."""
         return {"name": self.name}
+
+    def random_state(self) -> Optional[object]:
+        """The state of the substrate's own random numbers (trial-to-trial noise), picklable,
+        so that a checkpointed run continues with the same noise; None: it draws none."""
+        return None
+
+    def set_random_state(self, state: Optional[object]) -> None:
+        """Restore what :meth:`random_state` returned."""
+        if state is not None:
+            raise ValueError(f"substrate {self.name!r} draws no random numbers, so it cannot "
+                             f"take a random state (got one saved from another substrate?)")

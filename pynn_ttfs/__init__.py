@@ -40,7 +40,7 @@ from .projections import Projection  # noqa: F401
 from .procedural import (  # noqa: F401
     setup, end, run, run_until, run_for, reset, initialize, get_current_time, get_time_step,
     get_min_delay, get_max_delay, num_processes, rank, create, connect, record, record_v,
-    record_gsyn, set,
+    record_gsyn, set, get_random_state, set_random_state,
 )
 from . import simulator, trials  # noqa: F401
 from .simulator import trial_first_spike_times  # noqa: F401

@@ -54,6 +54,17 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay="aut
     return rank()
 
 
+def get_random_state():
+    """The substrate's random state (the emulated chip's trial-to-trial noise; None on the
+    software substrate), to store with a checkpoint; not part of PyNN's API."""
+    return simulator.state.get_substrate().random_state()
+
+
+def set_random_state(random_state) -> None:
+    """Continue the substrate's random numbers from :func:`get_random_state`'s value."""
+    simulator.state.get_substrate().set_random_state(random_state)
+
+
 def end(compatible_output=True):
     """Write the files requested with record(..., to_file=...) and finish."""
     for population, variables, filename in simulator.state.write_on_end:

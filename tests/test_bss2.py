@@ -127,6 +127,26 @@ def test_realistic_chip_deviates_and_same_seed_is_identical(cache_dir):
     assert cache_path(cache_dir, 5, small).exists()
 
 
+def test_random_state_continues_the_trial_to_trial_noise(cache_dir):
+    g, trials = yinyang_like(seed=2)
+    small = ChipConfig(n_neurons=64)
+    chip = BSS2Substrate(chip_seed=5, calibration_dir=cache_dir, chip_config=small)
+    saved = chip.random_state()
+    first = chip.run(g, trials).first_spike_times["out"]
+    second = chip.run(g, trials).first_spike_times["out"]
+    assert not np.array_equal(first, second, equal_nan=True)  # new noise on every run
+    chip.set_random_state(saved)
+    assert np.array_equal(chip.run(g, trials).first_spike_times["out"], first)
+    other = BSS2Substrate(chip_seed=6, calibration_dir=cache_dir, chip_config=small)
+    with pytest.raises(ValueError, match="saved on chip_seed 5, this chip has chip_seed 6"):
+        other.set_random_state(saved)
+    software = get_substrate("software")
+    assert software.random_state() is None
+    software.set_random_state(None)
+    with pytest.raises(ValueError, match="'software' draws no random numbers"):
+        software.set_random_state(saved)
+
+
 def test_spike_times_on_the_8ns_clock_and_chip_time_reported():
     g, trials = yinyang_like(seed=3)
     sub = BSS2Substrate(ideal=True, time_resolution_us=0.008, noise=True)

@@ -167,3 +167,82 @@ def test_train_on_val_trains_on_both_splits_without_validation(tmp_path, capsys)
     assert all(float(s["step"]) == 2 * 8 for s in adam.values())  # 360 samples = 8 batches
     assert _train(tmp_path / "bad", "--epochs", "1", "--set", "train_on_val=true") == 2
     assert "set select_best_val=False" in capsys.readouterr().err
+
+
+def test_set_null_switches_a_field_off(tmp_path):
+    """--set KEY=null is a value (None = off), not 'keep the default'."""
+    assert _train(tmp_path, "--epochs", "1", "--no-plots", "--set", "max_weight_grad=null") == 0
+    recipe = json.loads((tmp_path / "config.json").read_text())["recipe"]
+    assert recipe["max_weight_grad"] is None
+
+
+def test_a_saved_run_is_never_overwritten_without_asking(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "1", "--no-plots") == 0
+    saved = {name: (tmp_path / name).read_bytes() for name in ("checkpoint.pt", "config.json")}
+    assert _train(tmp_path, "--epochs", "1", "--no-plots", "--set", "lr=0.01") == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert {name: (tmp_path / name).read_bytes() for name in saved} == saved
+    assert _train(tmp_path, "--epochs", "1", "--no-plots", "--set", "lr=0.01", "--overwrite") == 0
+    assert json.loads((tmp_path / "config.json").read_text())["recipe"]["lr"] == 0.01
+
+
+def test_resume_refuses_flags_that_would_change_the_run(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "1", "--no-plots") == 0
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    resume = ["train", "yinyang", "--out", str(tmp_path), "--resume", "--quiet", "--no-plots",
+              "--threads", "1"]
+    for extra, named in ((["--batch-size", "20"], "--batch-size 20"),
+                         (["--set", "lr=0.1"], "--set lr 0.1"),
+                         (["--seed", "4"], "--seed 4"),
+                         (["--backend", "bss2"], "--backend 'bss2'"),
+                         (["--test-size", "10"], "--test-size 10")):
+        assert cli.main(resume + extra) == 2, extra
+        assert named in capsys.readouterr().err
+    assert cli.main(["train", "mnist16", "--out", str(tmp_path), "--resume", "--quiet"]) == 2
+    assert "dataset 'mnist16' (the run has 'yinyang')" in capsys.readouterr().err
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    # the same values as the run's are no change; --epochs is, and config.json records it
+    assert cli.main(resume + ["--batch-size", "50", "--epochs", "2"]) == 0
+    assert json.loads((tmp_path / "config.json").read_text())["recipe"]["epochs"] == 2
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs_done"] == 2
+
+
+def test_resume_cannot_stretch_a_cosine_schedule(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "2", "--no-plots", "--set", "lr_schedule=cosine") == 0
+    saved = (tmp_path / "config.json").read_bytes()
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path), "--resume", "--epochs", "4",
+                     "--quiet", "--no-plots", "--threads", "1"]) == 2
+    assert "cosine schedule decays over 2 epochs" in capsys.readouterr().err
+    assert (tmp_path / "config.json").read_bytes() == saved
+
+
+def test_sizes_and_a_contradicting_dataset_are_rejected(tmp_path, capsys):
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "a"), "--val-size", "0",
+                     "--quiet"]) == 2
+    assert "--val-size must be >= 1 samples, got 0" in capsys.readouterr().err
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "b"), "--train-size", "-5",
+                     "--quiet"]) == 2
+    assert "--train-size must be >= 1" in capsys.readouterr().err
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "c"), "--set", "dataset=mnist16",
+                     "--quiet"]) == 2
+    assert "contradicts the dataset argument 'yinyang'" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in ("a", "b", "c"))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_bss2_resume_continues_the_chips_noise_bit_identically(tmp_path, monkeypatch):
+    """The emulated chip's trial-to-trial noise stream is part of the checkpoint."""
+    monkeypatch.setenv("PYNN_TTFS_BSS2_CALIBRATION_DIR", str(tmp_path / "cal"))
+    tiny = ["--train-size", "60", "--val-size", "20", "--test-size", "20", "--batch-size", "30",
+            "--quiet", "--threads", "1", "--no-plots", "--backend", "bss2"]
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    assert cli.main(["train", "yinyang", "--out", str(straight), *tiny, "--epochs", "2"]) == 0
+    assert cli.main(["train", "yinyang", "--out", str(interrupted), *tiny, "--epochs", "1"]) == 0
+    state = torch.load(interrupted / "checkpoint.pt", weights_only=False)
+    assert state["forward"]["random_state"]["noise"]  # the noise generator's state is saved
+    assert cli.main(["train", "yinyang", "--out", str(interrupted), "--resume", "--epochs", "2",
+                     "--quiet", "--no-plots", "--threads", "1"]) == 0
+    a = json.loads((straight / "metrics.json").read_text())
+    b = json.loads((interrupted / "metrics.json").read_text())
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+    assert a["test_accuracy"] == b["test_accuracy"]

@@ -163,3 +163,21 @@ def test_unknown_dataset_and_bad_encoding():
         ds.load_dataset("cifar")
     with pytest.raises(ValueError, match="t_early"):
         ds.encode_times(np.zeros(3), t_early=2.0, t_late=1.0)
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ({"train": -5}, r"sizes\['train'\] must be a whole number of samples >= 0, got -5"),
+    ({"val": 2.5}, r"sizes\['val'\] must be a whole number"),
+    ({"test": True}, r"sizes\['test'\] must be a whole number"),
+    ({"validation": 10}, "unknown split 'validation'"),
+])
+def test_bad_split_sizes_are_named(tmp_path, monkeypatch, sizes, message):
+    with pytest.raises(ValueError, match=message):
+        ds.load_yinyang(sizes=sizes)
+    rng = np.random.default_rng(0)
+    for name, shape in (("train-images-idx3-ubyte", (12, 28, 28)), ("train-labels-idx1-ubyte", (12,)),
+                        ("t10k-images-idx3-ubyte", (5, 28, 28)), ("t10k-labels-idx1-ubyte", (5,))):
+        ds.write_idx(tmp_path / name, rng.integers(0, 10 if len(shape) == 1 else 256, shape))
+    with pytest.raises(ValueError, match=message):
+        ds.load_mnist(tmp_path, sizes=sizes)
+    assert len(ds.load_yinyang(sizes={"train": 7, "val": None}).val) == 1000  # None: the default

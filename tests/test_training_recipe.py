@@ -147,7 +147,7 @@ def test_recipe_defaults_and_validation():
         Recipe(tau_ratio=3.0)
     with pytest.raises(ValueError, match="unknown recipe fields"):
         Recipe.from_dict({"learning_rate": 1})
-    with pytest.raises(ValueError, match="min_slope must be a finite number >= 0 or None"):
+    with pytest.raises(ValueError, match=r"min_slope must be a finite number in \[0, inf\) or None"):
         Recipe(min_slope=-0.1)
     assert parse_overrides(["min_slope=0.1"]) == {"min_slope": 0.1}
     assert Recipe.from_dict(yy.to_dict()) == yy
@@ -155,6 +155,44 @@ def test_recipe_defaults_and_validation():
         Recipe(train_on_val=True, select_best_val=True)
     assert parse_overrides(["train_on_val=true"]) == {"train_on_val": True}
     assert improved_recipe("mnist16", train_on_val=True, select_best_val=False).train_on_val
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("input_noise", math.inf, r"input_noise must be a finite number in \[0, inf\)"),
+    ("input_noise", math.nan, r"input_noise must be a finite number"),
+    ("xi", 0.0, r"xi must be a finite number in \(0, inf\)"),
+    ("beta", -1.0, r"beta must be a finite number in \(0, inf\)"),
+    ("alpha", math.nan, "alpha must be a finite number"),
+    ("silent_loss", math.nan, "silent_loss must be a finite number"),
+    ("lr", math.inf, r"lr must be a finite number in \(0, inf\)"),
+    ("lr_min", 1.0, r"lr_min must be a finite number in \[0, 0.005\]"),
+    ("lr_min", -1e-4, "lr_min must be"),
+    ("momentum", 5.0, r"momentum must be a finite number in \[0, 1\)"),
+    ("weight_std", [math.nan, 0.8], r"weight_std\[0\] must be a finite number in \[0, inf\)"),
+    ("weight_mean", [0.0, math.inf], r"weight_mean\[1\] must be a finite number"),
+    ("bias_times", [-3.0, None], r"bias_times\[0\] must be a finite number in \[0, inf\)"),
+    ("max_silent_fraction", [0.3, 1.5], r"max_silent_fraction\[1\] must be .* \[0, 1\]"),
+    ("hidden", [2.5], "hidden must be a list of layer sizes, integers >= 1"),
+    ("hidden", [0], "hidden must be a list of layer sizes"),
+    ("bump_value", -1.0, r"bump_value must be a finite number in \[0, inf\)"),
+    ("dataset", "bogus", "dataset must be one of"),
+    ("batch_size", 2.5, "batch_size must be an integer >= 1"),
+    ("epochs", -1, "epochs must be an integer >= 0"),
+    ("seed", True, "seed must be an integer >= 0"),
+    ("max_weight_grad", math.nan, r"max_weight_grad must be a finite number in \(0, inf\) or None"),
+    ("weight_clip", 0.0, "weight_clip must be"),
+    ("t_late", 0.1, r"t_late must be a finite number in \(0.15, inf\)"),
+    ("select_best_val", "yes", "select_best_val must be true or false"),
+])
+def test_every_out_of_range_field_is_named_with_its_range(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        published_recipe("yinyang").replace(**{field: value})
+
+
+def test_recipe_datasets_are_the_loaders_datasets():
+    from pynn_ttfs.training import recipe
+    from pynn_ttfs.training.datasets import DATASET_NAMES
+    assert recipe.DATASETS == DATASET_NAMES
 
 
 def test_best_validation_weights_are_restored():
@@ -240,3 +278,18 @@ def test_improved_mnist16_recipe_has_the_measured_changes():
     assert published_recipe("mnist16").xi == 0.2  # the published recipe stays as published
     assert improved_recipe("mnist16", xi=0.2, epochs=3).xi == 0.2  # overrides win
     assert improved_recipe("mnist").xi == 0.2  # not measured on 28x28: unchanged
+
+
+def test_a_checkpoint_loads_only_into_its_own_recipe_and_shapes():
+    from pynn_ttfs.training.trainer import Trainer
+    recipe = improved_recipe("yinyang", epochs=3)
+    state = Trainer.for_dataset(recipe, 4, 3).state_dict()
+    Trainer.for_dataset(recipe.replace(epochs=5), 4, 3).load_state_dict(state)  # step schedule
+    with pytest.raises(ValueError, match=r"another recipe: lr 0.005 \(now 0.01\)"):
+        Trainer.for_dataset(recipe.replace(lr=0.01), 4, 3).load_state_dict(state)
+    cosine = recipe.replace(lr_schedule="cosine")
+    cosine_state = Trainer.for_dataset(cosine, 4, 3).state_dict()
+    with pytest.raises(ValueError, match="cosine schedule decays over 3 epochs"):
+        Trainer.for_dataset(cosine.replace(epochs=6), 4, 3).load_state_dict(cosine_state)
+    with pytest.raises(ValueError, match=r"weight shapes \[\(5, 120\), \(121, 3\)\] are not"):
+        Trainer.for_dataset(recipe, 4, 2).model.load_state_dict(state["model"])

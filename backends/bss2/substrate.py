@@ -94,6 +94,18 @@ class BSS2Substrate(SoftwareSubstrate):
         self.total_chip_time_s = 0.0
         self.total_trials = 0
 
+    # ------------------------------------------------------------------ random state
+    def random_state(self):
+        return {"chip_seed": self.chip_seed, "noise": self._noise_rng.bit_generator.state}
+
+    def set_random_state(self, state) -> None:
+        if not isinstance(state, dict) or "noise" not in state:
+            raise ValueError(f"not a random state of the bss2 substrate: {state!r}")
+        if state.get("chip_seed") != self.chip_seed:
+            raise ValueError(f"the random state was saved on chip_seed {state.get('chip_seed')}, "
+                             f"this chip has chip_seed {self.chip_seed}")
+        self._noise_rng.bit_generator.state = state["noise"]
+
     # ------------------------------------------------------------------ facts
     def describe(self):
         facts = super().describe()

@@ -43,7 +43,7 @@ def make_recipe(dataset: str, variant: str = "improved", **overrides) -> Recipe:
     if variant not in RECIPES:
         raise ValueError(f"recipe must be one of {RECIPES}, got {variant!r}")
     recipe = improved_recipe(dataset) if variant == "improved" else published_recipe(dataset)
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    # None is a value here (max_weight_grad=None: no cut-off), not "keep the default"
     return recipe.replace(**overrides) if overrides else recipe
 
 
@@ -78,8 +78,10 @@ def make_trainer(config: Dict, dataset: Dataset) -> Trainer:
         import pynn_ttfs as sim
         options = {"backend": backend, "trial_duration": duration, "device": device,
                    "dtype": recipe.dtype}
-        if backend == "bss2" and config.get("chip_seed") is not None:
-            options["chip_seed"] = config["chip_seed"]
+        if backend == "bss2":
+            if config.get("chip_seed") is not None:
+                options["chip_seed"] = config["chip_seed"]
+            options["noise_seed"] = recipe.seed  # each seed its own trial-to-trial noise
         sim.setup(timestep=0.1, min_delay=0.1, **options)
         cell_type = "IF_curr_exp_ttfs"
     generator = torch.Generator().manual_seed(recipe.seed)
@@ -170,36 +172,84 @@ def make_plots(out: Path, config: Dict, trainer: Trainer, dataset: Dataset, eval
     return written
 
 
+def _check_sizes(args) -> None:
+    for name in ("train_size", "val_size", "test_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1 samples, got {value}")
+
+
+def _resume_conflicts(args, config: Dict, set_changes: Dict) -> List[str]:
+    """What the flags given with --resume would change: a resumed run continues as it was
+    configured (only --epochs, --data-dir and the run-time flags may differ)."""
+    recipe = config["recipe"]
+    conflicts = []
+    given = {"dataset": (args.dataset, config["dataset"]),
+             "--backend": (args.backend, config.get("backend", "software")),
+             "--device": (args.device, config.get("device", "cpu")),
+             "--recipe": (args.recipe, config.get("recipe_variant", "improved")),
+             "--chip-seed": (args.chip_seed, config.get("chip_seed")),
+             "--pynn": (args.pynn or None, config.get("pynn", False) or None)}
+    for flag in ("train", "val", "test"):
+        given[f"--{flag}-size"] = (getattr(args, f"{flag}_size"), config.get(f"{flag}_size"))
+    for flag, field in (("--batch-size", "batch_size"), ("--seed", "seed"), ("--dtype", "dtype")):
+        given[flag] = (getattr(args, field), recipe.get(field))
+    for key, value in set_changes.items():
+        if key != "epochs":
+            given[f"--set {key}"] = (value, recipe.get(key))
+    for flag, (value, saved) in given.items():
+        if value is not None and value != saved:
+            conflicts.append(f"{flag} {value!r} (the run has {saved!r})")
+    return conflicts
+
+
 def train(args) -> Dict:
     set_changes = parse_overrides(args.set or [])  # --set KEY=VALUE, checked before any work
-    if args.seed is None:
-        args.seed = set_changes.get("seed", 0)
-    out = Path(args.out or f"runs/{args.dataset}-{args.backend}-seed{args.seed}")
-    out.mkdir(parents=True, exist_ok=True)
+    _check_sizes(args)
+    if "dataset" in set_changes and set_changes["dataset"] != args.dataset:
+        raise ValueError(f"--set dataset={set_changes['dataset']} contradicts the dataset "
+                         f"argument {args.dataset!r}")
+    backend = args.backend or "software"
+    seed = args.seed if args.seed is not None else set_changes.get("seed", 0)
+    out = Path(args.out or f"runs/{args.dataset}-{backend}-seed{seed}")
     config_path = out / "config.json"
     if args.resume:
         if not (out / "checkpoint.pt").exists() or not config_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint.pt/config.json in {out}")
         config = json.loads(config_path.read_text())
-        if args.epochs is not None:
-            config["recipe"]["epochs"] = args.epochs
+        conflicts = _resume_conflicts(args, config, set_changes)
+        if conflicts:
+            raise ValueError("--resume continues the run as configured; these flags would "
+                             "change it: " + "; ".join(conflicts)
+                             + ". Start a new run (another --out) instead")
+        epochs = args.epochs if args.epochs is not None else set_changes.get("epochs")
+        if epochs is not None:
+            if not isinstance(epochs, int) or epochs < 0:
+                raise ValueError(f"--epochs must be an integer >= 0, got {epochs!r}")
+            config["recipe"]["epochs"] = epochs
+        if args.data_dir:
+            config["data_dir"] = str(args.data_dir)
     else:
+        if (out / "checkpoint.pt").exists() and not args.overwrite:
+            raise ValueError(f"{out} already holds a run (checkpoint.pt): continue it with "
+                             f"--resume, choose another --out, or pass --overwrite to replace it")
+        out.mkdir(parents=True, exist_ok=True)
         # --set KEY=VALUE first; the dedicated flags (--epochs, ...) win where both are given
         changes = dict(set_changes)
         flags = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                      dtype=args.dtype)
-        if args.backend == "bss2" and "weight_clip" not in changes:
+        if backend == "bss2" and "weight_clip" not in changes:
             # keep the float weights inside what the chip can hold (6 bit at resolution
             # 1/30: |w| <= 63/30 model units)
             flags["weight_clip"] = BSS2_MAX_WEIGHT
-        if args.backend == "bss2" and "min_slope" not in changes:
+        if backend == "bss2" and "min_slope" not in changes:
             flags["min_slope"] = BSS2_MIN_SLOPE
         changes.update({k: v for k, v in flags.items() if v is not None})
-        recipe = make_recipe(args.dataset, args.recipe, **changes)
+        recipe = make_recipe(args.dataset, args.recipe or "improved", **changes)
         config = {
-            "dataset": args.dataset, "backend": args.backend, "device": args.device,
+            "dataset": args.dataset, "backend": backend, "device": args.device or "cpu",
             "data_dir": str(args.data_dir) if args.data_dir else None, "pynn": args.pynn,
-            "recipe_variant": args.recipe, "recipe": recipe.to_dict(),
+            "recipe_variant": args.recipe or "improved", "recipe": recipe.to_dict(),
             "train_size": args.train_size, "val_size": args.val_size, "test_size": args.test_size,
             "chip_seed": args.chip_seed,
         }
@@ -214,7 +264,8 @@ def train(args) -> Dict:
     trainer = make_trainer(config, dataset)
     if args.resume:
         trainer.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False))
-    epochs = trainer.recipe.epochs if not args.resume else config["recipe"]["epochs"]
+        _write_json(config_path, config)  # a changed --epochs or --data-dir, once accepted
+    epochs = trainer.recipe.epochs
     from tqdm import tqdm
     train_split, val_split = dataset.training_splits(trainer.recipe.train_on_val)
     n_batches = math.ceil(len(train_split) / trainer.recipe.batch_size)
@@ -267,9 +318,12 @@ def evaluate(args) -> Dict:
     config = json.loads((out / "config.json").read_text())
     if args.data_dir:
         config["data_dir"] = str(args.data_dir)
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    # the run's length as trained (a run resumed with --epochs before config.json recorded it)
+    config["recipe"]["epochs"] = state["recipe"]["epochs"]
     dataset = _load(config)
     trainer = make_trainer(config, dataset)
-    trainer.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False))
+    trainer.load_state_dict(state)
     summary_epoch = trainer.use_best_weights() if trainer.recipe.select_best_val else trainer.epoch
     summary = trainer.evaluate(dataset.test).summary()
     summary["epochs_trained"] = trainer.epoch
@@ -284,16 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train a network (defaults: the recipe for the dataset)")
     p_train.add_argument("dataset", choices=DATASET_NAMES)
-    p_train.add_argument("--backend", choices=BACKENDS, default="software")
+    p_train.add_argument("--backend", choices=BACKENDS, help="default software")
     p_train.add_argument("--epochs", type=int)
     p_train.add_argument("--batch-size", type=int)
     p_train.add_argument("--seed", type=int, help="recipe seed (default 0)")
-    p_train.add_argument("--device", default="cpu", help="cpu or cuda")
+    p_train.add_argument("--device", help="cpu (default) or cuda")
     p_train.add_argument("--data-dir", help="directory with the MNIST IDX files "
                          "(or set PYNN_TTFS_MNIST_DIR)")
     p_train.add_argument("--out", help="output directory (default runs/<dataset>-<backend>-seed<S>)")
-    p_train.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
-    p_train.add_argument("--recipe", choices=RECIPES, default="improved",
+    p_train.add_argument("--resume", action="store_true",
+                         help="continue from DIR/checkpoint.pt (only --epochs may change, and not "
+                              "for a cosine schedule)")
+    p_train.add_argument("--overwrite", action="store_true",
+                         help="start again in an --out directory that already holds a run")
+    p_train.add_argument("--recipe", choices=RECIPES,
                          help="'published': the reference recipe exactly; 'improved' (default): "
                          "bumped batches also take their gradient step, float32, test the "
                          "best-validation epoch")

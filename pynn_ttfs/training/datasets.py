@@ -169,6 +169,22 @@ def yinyang_split(size: int, seed: int, t_early: float = T_EARLY,
     return Split(values, encode_times(values, t_early, t_late), labels.copy())
 
 
+def _checked_sizes(sizes: Optional[Dict[str, int]]) -> Dict[str, int]:
+    """``sizes`` with its None entries dropped; a ValueError names a split that is not
+    train/val/test or a size that is not a whole number >= 0."""
+    checked = {}
+    for name, size in (sizes or {}).items():
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"sizes: unknown split {name!r}; the splits are 'train', 'val', 'test'")
+        if size is None:
+            continue
+        if (isinstance(size, bool) or not isinstance(size, (int, float, np.integer))
+                or not float(size).is_integer() or size < 0):
+            raise ValueError(f"sizes[{name!r}] must be a whole number of samples >= 0, got {size!r}")
+        checked[name] = int(size)
+    return checked
+
+
 def load_yinyang(t_early: float = T_EARLY, t_late: float = T_LATE,
                  sizes: Optional[Dict[str, int]] = None) -> Dataset:
     """The published Yin-Yang splits (train 5000 seed 42, val 1000 seed 41, test 1000 seed 40).
@@ -176,10 +192,10 @@ def load_yinyang(t_early: float = T_EARLY, t_late: float = T_LATE,
     ``sizes`` may shorten a split (the first N samples of the same stream, so the
     published data stay a prefix).
     """
+    sizes = _checked_sizes(sizes)
     splits = {}
     for name, (size, seed) in YINYANG_SPLITS.items():
-        if sizes and name in sizes:
-            size = int(sizes[name])
+        size = sizes.get(name, size)
         splits[name] = yinyang_split(size, seed, t_early, t_late)
     return Dataset("yinyang", splits["train"], splits["val"], splits["test"], n_classes=3)
 
@@ -343,10 +359,11 @@ def load_mnist(data_dir: Optional[os.PathLike] = None, small: bool = False,
         "val": (val_images, val_labels),
         "test": (raw["test_images"], raw["test_labels"]),
     }
+    sizes = _checked_sizes(sizes)
     splits = {}
     for name, (images, labels) in parts.items():
-        if sizes and name in sizes and sizes[name] is not None:
-            images, labels = images[: int(sizes[name])], labels[: int(sizes[name])]
+        if name in sizes:
+            images, labels = images[:sizes[name]], labels[:sizes[name]]
         splits[name] = _mnist_split(images, labels, small, t_early, t_late)
     return Dataset("mnist16" if small else "mnist", splits["train"], splits["val"],
                    splits["test"], n_classes=10)

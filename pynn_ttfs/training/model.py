@@ -83,6 +83,11 @@ class TTFSModel:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        shapes = [tuple(w.shape) for w in state["weights"]]
+        own = [tuple(layer.weights.shape) for layer in self.layers]
+        if shapes != own:
+            raise ValueError(f"the saved network's weight shapes {shapes} are not this "
+                             f"model's {own}")
         for layer, w, ts, tm, th, b in zip(self.layers, state["weights"], state["tau_syn"],
                                            state["tau_mem"], state["threshold"],
                                            state["bias_times"]):

@@ -373,6 +373,20 @@ class PyNNForward:
     def write_weights(self) -> None:
         self.network.write_weights(self.model)
 
+    def state_dict(self) -> dict:
+        """The backend's own random state where it exposes one (pynn_ttfs: the emulated
+        chip's noise), so a resumed run draws the noise it would have drawn."""
+        sim = self.network.sim
+        return {"random_state": sim.get_random_state()} if hasattr(sim, "get_random_state") else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "random_state" in state:
+            sim = self.network.sim
+            if not hasattr(sim, "set_random_state"):
+                raise ValueError(f"the checkpoint holds a substrate random state, but "
+                                 f"{sim.__name__} cannot take one")
+            sim.set_random_state(state["random_state"])
+
 
 def pynn_trainer(sim, input_population, projections: Sequence[object], recipe,
                  trial_duration: Optional[float] = None, device: str = "cpu",

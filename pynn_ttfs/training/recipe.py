@@ -7,11 +7,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 OPTIMIZERS = ("adam", "sgd")
 DTYPES = ("float64", "float32")
+DATASETS = ("yinyang", "mnist16", "mnist")  # as datasets.DATASET_NAMES (kept torch-free here)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check(name: str, value, low: float = -math.inf, high: float = math.inf,
+           low_open: bool = False, high_open: bool = False, none_allowed: bool = False) -> None:
+    """A real, finite number in [low, high] (open ends where asked), else a ValueError that
+    names the field and the range."""
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value)
+          and (value > low if low_open else value >= low)
+          and (value < high if high_open else value <= high))
+    if not ok:
+        left = "(" if low_open else "["
+        right = ")" if high_open or high == math.inf else "]"
+        low_text = "-inf" if low == -math.inf else f"{low:g}"
+        high_text = "inf" if high == math.inf else f"{high:g}"
+        extra = " or None" if none_allowed else ""
+        raise ValueError(f"{name} must be a finite number in {left}{low_text}, {high_text}{right}"
+                         f"{extra}, got {value!r}")
 
 
 @dataclass
@@ -33,7 +57,9 @@ class Recipe:
     optimizer: str = "adam"
     lr: float = 0.005
     momentum: float = 0.9  # SGD only
-    lr_schedule: str = "step"  # "step" (StepLR, per epoch) or "cosine" (to lr_min at the last epoch)
+    #: "step" (StepLR, per epoch) or "cosine" (half a cosine from lr at the first epoch down
+    #: to lr_min, reached after the last one)
+    lr_schedule: str = "step"
     lr_min: float = 0.0  # cosine only
     lr_step: int = 20  # StepLR step size in epochs
     lr_gamma: float = 0.95
@@ -73,13 +99,25 @@ class Recipe:
         return len(self.hidden) + 1
 
     def validate(self) -> None:
+        """Raise ValueError naming the field and its allowed values for anything out of range
+        (also NaN and infinity where a finite number is needed), so a bad setting stops
+        before training starts instead of turning into NaN losses or garbage times."""
         n = self.n_layers
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         for name in ("bias_times", "weight_mean", "weight_std", "max_silent_fraction"):
             value = getattr(self, name)
-            if len(value) != n:
-                raise ValueError(f"{name} needs one entry per layer ({n}), got {len(value)}")
-        if any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden layer sizes must be >= 1, got {self.hidden}")
+            if not isinstance(value, (list, tuple)) or len(value) != n:
+                raise ValueError(f"{name} needs one entry per layer ({n}), as a list; got {value!r}")
+        if not isinstance(self.hidden, (list, tuple)) or any(
+                not _is_int(h) or h < 1 for h in self.hidden):
+            raise ValueError(f"hidden must be a list of layer sizes, integers >= 1, got {self.hidden!r}")
+        for index in range(n):
+            if self.bias_times[index] is not None:
+                _check(f"bias_times[{index}]", self.bias_times[index], low=0.0)
+            _check(f"weight_mean[{index}]", self.weight_mean[index])
+            _check(f"weight_std[{index}]", self.weight_std[index], low=0.0)
+            _check(f"max_silent_fraction[{index}]", self.max_silent_fraction[index], 0.0, 1.0)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.lr_schedule not in ("step", "cosine"):
@@ -88,32 +126,35 @@ class Recipe:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.tau_ratio not in (1.0, 2.0):
             raise ValueError(f"tau_ratio (tau_m / tau_s) must be 1 or 2, got {self.tau_ratio}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.epochs < 0:
-            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
-        if self.lr_step < 1 or not 0 < self.lr_gamma <= 1:
-            raise ValueError(f"need lr_step >= 1 and 0 < lr_gamma <= 1, got "
-                             f"{self.lr_step}, {self.lr_gamma}")
-        if any(not 0 <= f <= 1 for f in self.max_silent_fraction):
-            raise ValueError(f"max_silent_fraction entries must lie in [0, 1], got "
-                             f"{self.max_silent_fraction}")
-        if self.input_noise < 0:
-            raise ValueError(f"input_noise must be >= 0, got {self.input_noise}")
-        if not isinstance(self.shift_pixels, int) or self.shift_pixels < 0:
+        _check("xi", self.xi, low=0.0, low_open=True)
+        _check("alpha", self.alpha, low=0.0)
+        _check("beta", self.beta, low=0.0, low_open=True)
+        _check("silent_loss", self.silent_loss, low=0.0)
+        _check("lr", self.lr, low=0.0, low_open=True)
+        _check("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        _check("lr_min", self.lr_min, 0.0, self.lr)
+        for name, low in (("batch_size", 1), ("epochs", 0), ("lr_step", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        _check("lr_gamma", self.lr_gamma, 0.0, 1.0, low_open=True)
+        _check("bump_value", self.bump_value, low=0.0)  # 0 = no bumping
+        _check("input_noise", self.input_noise, low=0.0)
+        if not _is_int(self.shift_pixels) or self.shift_pixels < 0:
             raise ValueError(f"shift_pixels must be an integer >= 0, got {self.shift_pixels!r}")
-        if self.weight_clip is not None and not self.weight_clip > 0:
-            raise ValueError(f"weight_clip must be > 0 or None, got {self.weight_clip}")
-        if self.max_weight_grad is not None and not self.max_weight_grad > 0:
-            raise ValueError(f"max_weight_grad must be > 0 or None, got {self.max_weight_grad}")
+        for name in ("weight_clip", "max_weight_grad"):
+            if getattr(self, name) is not None:
+                _check(name, getattr(self, name), low=0.0, low_open=True, none_allowed=True)
+        if self.min_slope is not None:
+            _check("min_slope", self.min_slope, low=0.0, none_allowed=True)
+        _check("t_early", self.t_early, low=0.0)
+        _check("t_late", self.t_late, low=self.t_early, low_open=True)
+        for name in ("bump_skips_step", "select_best_val", "train_on_val"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.train_on_val and self.select_best_val:
             raise ValueError("train_on_val=True trains on the validation split, so there is none "
                              "left for select_best_val: set select_best_val=False as well")
-        if self.min_slope is not None and not (isinstance(self.min_slope, (int, float))
-                                               and 0 <= self.min_slope < float("inf")):
-            raise ValueError(f"min_slope must be a finite number >= 0 or None, got {self.min_slope!r}")
 
     def replace(self, **changes) -> "Recipe":
         return dataclasses.replace(self, **changes)

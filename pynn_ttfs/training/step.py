@@ -33,7 +33,9 @@ class StepResult:
     loss: float
     n_correct: int
     n_samples: int
-    bumped_layer: Optional[int]  # index of the bumped layer, None if a gradient step was taken
+    #: index of the layer whose weights were bumped (silent neurons), None if none was; with
+    #: ``bump_skips_step`` a bumped batch takes no gradient step, otherwise it takes both
+    bumped_layer: Optional[int]
     n_cut: int
 
 

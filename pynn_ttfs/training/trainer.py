@@ -220,9 +220,26 @@ class Trainer:
             "history": [m.__dict__ for m in self.history],
             "best": {"accuracy": self.best_val_accuracy, "epoch": self.best_epoch,
                      "weights": self.best_weights},
+            # the forward pass's own state (a PyNN backend's noise stream), where it has one
+            "forward": self.forward.state_dict() if hasattr(self.forward, "state_dict") else {},
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state`` (:meth:`state_dict`). Its recipe must be this trainer's,
+        except ``epochs`` (a longer or shorter run), which may change only where the
+        learning-rate schedule does not depend on it (not with ``lr_schedule='cosine'``,
+        whose decay is planned over the whole run)."""
+        # read through Recipe: a field added since the checkpoint was written takes its default
+        saved = Recipe.from_dict(state["recipe"]).to_dict()
+        current = self.recipe.to_dict()
+        changed = sorted(k for k in current if k != "epochs" and saved[k] != current[k])
+        if changed:
+            raise ValueError("the checkpoint was trained with another recipe: "
+                             + ", ".join(f"{k} {saved[k]!r} (now {current[k]!r})" for k in changed))
+        if saved["epochs"] != current["epochs"] and current["lr_schedule"] == "cosine":
+            raise ValueError(f"epochs: the checkpoint's cosine schedule decays over "
+                             f"{saved['epochs']} epochs; continuing it to {current['epochs']} "
+                             f"would not match any run (start a new one instead)")
         self.epoch = state["epoch"]
         self.model.load_state_dict(state["model"])
         self.step.load_state_dict(state["step"])
@@ -234,4 +251,11 @@ class Trainer:
         if best is not None:
             self.best_val_accuracy, self.best_epoch = best["accuracy"], best["epoch"]
             self.best_weights = best["weights"]
+        forward_state = state.get("forward") or {}  # absent in checkpoints from before
+        if forward_state:
+            if not hasattr(self.forward, "load_state_dict"):
+                raise ValueError(f"the checkpoint holds forward-pass state {sorted(forward_state)} "
+                                 f"(saved through a PyNN backend); this trainer's forward pass "
+                                 f"({type(self.forward).__name__}) cannot take it")
+            self.forward.load_state_dict(forward_state)
         self.forward.write_weights()
