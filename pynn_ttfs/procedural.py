@@ -2,7 +2,10 @@
 (create, connect, record, set, initialize) for the pynn_ttfs backend."""
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
+import warnings
 
 from pyNN import common
 from pyNN.common.control import DEFAULT_MIN_DELAY, DEFAULT_TIMESTEP
@@ -15,6 +18,22 @@ from .projections import Projection
 from .standardmodels import StaticSynapse
 
 _DTYPES = ("float32", "float64")
+
+
+def _warn_about_likely_typos(extra, substrate) -> None:
+    """Other simulators' options (threads=, verbosity=...) are ignored, as PyNN expects; a
+    keyword that is one letter or two off one of ours (``trial_duraton``) is a typo that
+    would otherwise silently change the run, so it gets a warning."""
+    # (a set display: this module's own ``set`` is PyNN's procedural set())
+    known = {*inspect.signature(setup).parameters,
+             *inspect.signature(substrate.__init__).parameters} - {"self", "extra"}
+    for key in extra:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+        if close:
+            warnings.warn(f"setup(): unknown keyword {key!r} is ignored; did you mean "
+                          f"{close[0]!r}?", UserWarning, stacklevel=3)
 
 
 def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay="auto",
@@ -38,7 +57,8 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay="aut
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     common.setup(timestep, min_delay, max_delay=max_delay, **extra)
     from .backends import substrate_class
-    substrate_class(backend)  # unknown backend names fail here, with the list of names
+    substrate = substrate_class(backend)  # unknown backend names fail here, with the list
+    _warn_about_likely_typos(extra, substrate)
     state = simulator.state
     state.clear()
     state.dt = float(timestep)

@@ -79,6 +79,24 @@ class Connection(common.Connection):
         return tuple(getattr(self, name) for name in attribute_names)
 
 
+def _check_list_indices(connector, n_pre: int, n_post: int) -> None:
+    """A FromListConnector's (FromFileConnector's) indices must name neurons. PyNN treats
+    a target outside the post population as living on another MPI process and drops it,
+    which in one process silently loses a connection the user asked for."""
+    conn_list = getattr(connector, "conn_list", None)
+    if conn_list is None or not len(conn_list):
+        return
+    conn_list = np.asarray(conn_list, dtype=float)
+    for column, side, population, size in ((0, "presynaptic", "pre", n_pre),
+                                           (1, "postsynaptic", "post", n_post)):
+        indices = conn_list[:, column]
+        bad = indices[(indices < 0) | (indices >= size) | (indices != np.round(indices))]
+        if bad.size:
+            raise errors.ConnectionError(
+                f"{side} index {bad[0]:g} in the connection list is outside [0, {size - 1}] "
+                f"(the {population} population's size is {size})")
+
+
 class Projection(common.Projection):
     __doc__ = common.Projection.__doc__
     _simulator = simulator
@@ -101,6 +119,7 @@ class Projection(common.Projection):
         self._post_index = np.zeros(0, dtype=np.int64)
         self._weight = np.zeros(0)
         self._delay = np.zeros(0)
+        _check_list_indices(connector, self.pre.size, self.post.size)
         connector.connect(self)
         self._shrink()
         simulator.state.register_projection(self)
@@ -132,6 +151,16 @@ class Projection(common.Projection):
         n = pre.size
         if n == 0:
             return
+        # PyNN checks only the upper end; a negative index would wrap to a real neuron
+        bad = pre[(pre < 0) | (pre >= self.pre.size)]
+        if bad.size:
+            raise errors.ConnectionError(f"presynaptic index {int(bad[0])} is outside "
+                                         f"[0, {self.pre.size - 1}] (the pre population's size "
+                                         f"is {self.pre.size})")
+        if not 0 <= int(postsynaptic_index) < self.post.size:
+            raise errors.ConnectionError(f"postsynaptic index {int(postsynaptic_index)} is outside "
+                                         f"[0, {self.post.size - 1}] (the post population's "
+                                         f"size is {self.post.size})")
         weight = _check_weight(connection_parameters.get("weight", 0.0))
         delay = connection_parameters.get("delay")
         delay = _check_delay(simulator.state.min_delay if delay is None else delay)

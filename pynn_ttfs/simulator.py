@@ -143,6 +143,9 @@ class State(common.control.BaseState):
 
     def run_until(self, tstop):
         tstop = float(tstop)
+        if not math.isfinite(tstop):  # NaN would pass every comparison and poison the clock
+            raise ValueError(f"run time must be a finite number of ms, got tstop={tstop} "
+                             f"(now t={self.t} ms)")
         if tstop < self.t:
             tstop = self.t  # build_run already rejected real steps back in time
         if self.trial_duration is not None and not self.trial_duration > 0:
@@ -179,6 +182,10 @@ class State(common.control.BaseState):
         samples = {}
         for pop in v_pops:
             interval = float(pop.recorder.sampling_interval)
+            if pop in self.results.v and not math.isclose(self.results.v_interval[pop], interval):
+                # the sampling interval changed: rows on the old grid cannot be continued
+                # (the time already run on the new grid is NaN, like time run unrecorded)
+                del self.results.v[pop]
             stored = self.results.v.get(pop)
             n_done = 0 if stored is None else stored.shape[0]
             n_total = int(math.floor(tstop / interval + _TIME_EPS)) + 1
@@ -228,9 +235,12 @@ class State(common.control.BaseState):
         n_new = new_rel.shape[0]
         stored_abs = self.results.spike_times.get(pop, np.full((0, pop.size), np.inf))
         stored_rel = self.results.trial_spike_times.get(pop, np.full((0, pop.size), np.inf))
-        if stored_abs.shape[0] > first:  # the trial that straddles t_old: the past is fixed
+        # the trial that straddles t_old: the past is fixed, and a spike before t_old is not
+        # new (also for a population created since, which has no stored row to keep)
+        drop[0] |= new_abs[0] < t_old - _TIME_EPS
+        if stored_abs.shape[0] > first:
             old = np.isfinite(stored_abs[first])
-            drop[0] |= old | (new_abs[0] < t_old - _TIME_EPS)
+            drop[0] |= old
         new_abs[drop] = np.inf
         new_rel[drop] = np.inf
         if stored_abs.shape[0] > first:

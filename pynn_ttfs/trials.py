@@ -113,6 +113,13 @@ def first_spike_times(data, n_trials: int, trial_duration: float, n_neurons: Opt
     Segment, or its spiketrains. Neurons are identified by the ``source_index`` annotation
     (PyNN sets it), else by position. ``t_start``: absolute start of the first trial (ms).
     """
+    if not (isinstance(n_trials, (int, np.integer)) and not isinstance(n_trials, bool)
+            and n_trials >= 0):
+        raise ValueError(f"n_trials must be an integer >= 0, got {n_trials!r}")
+    if not (np.isfinite(trial_duration) and trial_duration > 0):
+        raise ValueError(f"trial_duration must be a finite number > 0 ms, got {trial_duration}")
+    if not np.isfinite(t_start):
+        raise ValueError(f"t_start must be a finite number of ms, got {t_start}")
     trains = _spiketrains(data)
     indices = []
     for position, train in enumerate(trains):

@@ -655,3 +655,124 @@ def test_projection_between_views_of_one_population_is_rejected_at_run():
     sim.Projection(p[0:2], p[2:4], sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0))
     with pytest.raises(ValueError, match="connects population 'layers' to itself"):
         sim.run(10.0)
+
+
+# --- recording edge cases: what was computed is returned where it belongs, nothing made up
+
+def _one_input_network(trial_duration=None):
+    sim.setup(timestep=0.1, trial_duration=trial_duration)
+    src = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0, 3.2, 6.0]))
+    out = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.7, delay=0.0))
+    return src, out
+
+
+def _v(pop):
+    signal = pop.get_data("v").segments[-1].analogsignals[0]
+    return signal.times.rescale(pq.ms).magnitude, signal.magnitude[:, 0]
+
+
+def test_v_after_an_off_grid_clear_keeps_its_sample_times():
+    src, out = _one_input_network()
+    out.record("v", sampling_interval=1.0)
+    sim.run(5.0)
+    reference_times, reference = _v(out)
+    _one_input_network()
+    out = sim.simulator.state.populations[-1]
+    out.record("v", sampling_interval=1.0)
+    sim.run(2.5)
+    out.get_data(clear=True)  # off the 1 ms grid: the next sample is at 3.0 ms
+    sim.run(2.5)
+    times, values = _v(out)
+    np.testing.assert_allclose(times, [3.0, 4.0, 5.0])
+    np.testing.assert_allclose(values, reference[3:])
+
+
+def test_a_changed_sampling_interval_never_mixes_grids():
+    src, out = _one_input_network()
+    out.record("v", sampling_interval=1.0)
+    sim.run(2.0)
+    out.record(None)
+    out.record("v", sampling_interval=0.5)
+    sim.run(1.0)
+    times, values = _v(out)
+    np.testing.assert_allclose(times, np.arange(0.0, 3.01, 0.5))
+    _one_input_network()
+    fine = sim.simulator.state.populations[-1]
+    fine.record("v", sampling_interval=0.5)
+    sim.run(3.0)
+    np.testing.assert_allclose(values, _v(fine)[1])  # one trial: the past is recomputed exactly
+
+
+def test_nothing_is_returned_from_before_a_variable_was_recorded():
+    src, out = _one_input_network()
+    sim.run(10.0)
+    out.record(["spikes", "v"])
+    times, values = _v(out)
+    assert times.size == 101 and np.isnan(values).all()  # time run, but nothing computed
+    sim.run(10.0)
+    assert first_spikes(out)[0] == np.inf  # it fired before recording started
+    assert all(len(t) == 0 for t in out.get_data("spikes").segments[0].spiketrains)
+    src, out = _one_input_network()
+    out.record("spikes")
+    sim.run(10.0)
+    assert np.isfinite(first_spikes(out)).all()  # the same spike, recorded from the start
+
+
+def test_a_population_created_mid_trial_has_no_spike_from_before_it_existed():
+    sim.setup(timestep=0.1, trial_duration=50.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    sim.run(20.0)
+    late = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, late, sim.AllToAllConnector(), sim.StaticSynapse(weight=5.0, delay=0.0))
+    late.record("spikes")
+    sim.run(30.0)
+    assert sim.trial_first_spike_times(late)[0, 0] == np.inf
+    assert all(len(t) == 0 for t in late.get_data().segments[0].spiketrains)
+
+
+def test_data_recorded_after_get_data_clear_survive_reset():
+    src, out = _one_input_network(trial_duration=10.0)
+    src.set(spike_times=[1.0, 3.2, 6.0, 11.0, 13.2])
+    out.record(["spikes", "v"])
+    sim.run(5.0)
+    out.get_data(clear=True)
+    sim.run(15.0)
+    sim.reset()
+    block = out.get_data()
+    assert len(block.segments) == 1  # the segment of 5-20 ms, kept at reset
+    train = block.segments[0].spiketrains[0]
+    assert train.t_start == 5.0 * pq.ms and train.t_stop == 20.0 * pq.ms
+    assert len(train) == 1 and 10.0 < float(train.magnitude[0]) < 20.0
+    assert block.segments[0].analogsignals[0].shape == (151, 2)
+
+
+def test_non_finite_run_times_are_refused():
+    _one_input_network()
+    sim.run(2.0)
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError, match="run time must be a finite number of ms"):
+            sim.run(bad)
+    assert sim.get_current_time() == 2.0
+
+
+def test_negative_connection_indices_do_not_wrap_around():
+    src, out = _one_input_network()
+    for connections, message in (([(-3, 0, 0.5, 0.1)], r"presynaptic index -3 .*outside \[0, 2\]"),
+                                 ([(0, -1, 0.5, 0.1)], r"postsynaptic index -1 .*outside \[0, 1\]"),
+                                 ([(0, 2, 0.5, 0.1)], r"postsynaptic index 2 .*outside \[0, 1\]")):
+        with pytest.raises(errors.ConnectionError, match=message):
+            sim.Projection(src, out, sim.FromListConnector(connections))
+    # the lower-level path (connectors that call it directly) checks as well
+    projection = sim.Projection(src, out, sim.FromListConnector([(0, 0, 0.5, 0.1)]))
+    with pytest.raises(errors.ConnectionError, match=r"presynaptic index -1 is outside \[0, 2\]"):
+        projection._convergent_connect(np.array([-1]), 0, weight=0.5, delay=0.1)
+
+
+def test_setup_warns_about_a_misspelt_option_of_its_own():
+    with pytest.warns(UserWarning, match="'trial_duraton' is ignored; did you mean 'trial_duration'"):
+        sim.setup(trial_duraton=50.0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim.setup(threads=2, verbosity="error", spike_precision="on_grid")  # others' options

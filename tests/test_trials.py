@@ -134,3 +134,19 @@ def test_first_spike_times_reads_any_time_unit():
         trains = [neo.SpikeTrain(t * scale, units=unit, t_stop=30.0 * scale) for t in ms]
         got = first_spike_times(trains, n_trials=3, trial_duration=10.0)
         assert np.allclose(got, expected), (unit, got)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_trials=2, trial_duration=0.0), "trial_duration must be a finite number > 0 ms, got 0.0"),
+    (dict(n_trials=2, trial_duration=float("nan")), "trial_duration must be a finite number > 0"),
+    (dict(n_trials=-1, trial_duration=10.0), "n_trials must be an integer >= 0, got -1"),
+    (dict(n_trials=2.5, trial_duration=10.0), "n_trials must be an integer >= 0"),
+    (dict(n_trials=2, trial_duration=10.0, t_start=float("inf")), "t_start must be a finite"),
+])
+def test_first_spike_times_from_neo_rejects_a_bad_trial_layout(kwargs, message):
+    import neo
+    import quantities as pq
+    trains = [neo.SpikeTrain([1.0, 12.0] * pq.ms, t_stop=20.0 * pq.ms)]
+    with pytest.raises(ValueError, match=message):
+        trials.first_spike_times(trains, **kwargs)
+    np.testing.assert_array_equal(trials.first_spike_times(trains, 2, 10.0), [[1.0], [2.0]])
