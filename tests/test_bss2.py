@@ -237,3 +237,37 @@ def test_network_is_placed_on_the_circuits_the_calibration_could_measure(tmp_pat
     with pytest.raises(ValueError, match=rf"60 LIF neurons.*{64 - failed} working logical neurons "
                                          rf"\({failed} of 64 circuits failed calibration\): {failed - 4} too many"):
         sub.run(big, TrialInput({"in": np.zeros((1, 5, 1))}))
+
+
+def test_calibration_cache_key_counts_the_noise_settings(tmp_path):
+    base = ChipConfig(n_neurons=8)
+    paths = {cache_path(tmp_path, 1, base.replace(**change))
+             for change in ({}, {"noise": False}, {"threshold_noise": 0.2},
+                            {"spike_jitter_tau_s": 0.05})}
+    assert len(paths) == 4  # each calibrates through different noise: its own trims
+    assert cache_path(tmp_path, 1, base.replace(overhead_per_trial_us=9.0)) == cache_path(tmp_path, 1, base)
+
+
+def test_a_damaged_calibration_cache_is_measured_again(tmp_path):
+    from pynn_ttfs.backends.bss2.calibration import load_or_calibrate
+    config = ChipConfig(n_neurons=8)
+    path = cache_path(tmp_path, 3, config)
+    path.write_bytes(b"not a calibration")
+    chip = ChipInstance(3, config)
+    with pytest.warns(RuntimeWarning, match="unusable .* recalibrating"):
+        calibration = load_or_calibrate(chip, tmp_path)
+    assert chip.calibrated and calibration.chip_seed == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary file left
+    again = load_or_calibrate(ChipInstance(3, config), tmp_path)
+    for name in calibration.trims:
+        np.testing.assert_array_equal(again.trims[name], calibration.trims[name])
+
+
+def test_chip_config_needs_finite_values_and_thresholds_stay_above_rest():
+    for change, message in (({"weight_resolution": np.inf}, "weight_resolution must be finite"),
+                            ({"acceleration": np.inf}, "acceleration must be finite"),
+                            ({"threshold_noise": np.nan}, "threshold_noise must be finite")):
+        with pytest.raises(ValueError, match=message):
+            ChipConfig(**change)
+    chip = ChipInstance(0, ChipConfig(calibrated_threshold_spread=0.5))
+    assert chip._drift_threshold.min() >= 0.2

@@ -101,7 +101,7 @@ def test_hardware_benchmark_chip_changes_and_raw_chips(tmp_path, capsys):
     for bad, message in [("nonsense_field=1", "unknown ChipConfig fields"),
                          ("calibrated_tau_spread", "needs KEY=VALUE"),
                          ("calibrated_tau_spread=abc", "is not a number"),
-                         ("calibrated_tau_spread=-1", "must be >= 0")]:
+                         ("calibrated_tau_spread=-1", "must be finite and >= 0")]:
         with pytest.raises(SystemExit):
             hardware.main(common + ["--chip-set", bad, "--out", str(tmp_path / "bad")])
         assert message in capsys.readouterr().err

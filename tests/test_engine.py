@@ -441,3 +441,58 @@ def test_weight_gradient_cutoff_drops_exactly_the_large_sample_neuron_pairs(rati
 def test_bad_weight_gradient_cutoff():
     with pytest.raises(ValueError, match=r"weight_grad_cutoff must be > 0 or None, got -1"):
         first_spike_times(torch.rand(2, 3), torch.rand(3, 2), weight_grad_cutoff=-1)
+
+
+# --- bad input to the public solver functions: a clear error, never a silent answer ------
+
+def _layer(dtype=torch.float64):
+    return (torch.tensor([[0.0, 0.5, 1.0]], dtype=dtype),
+            torch.tensor([[1.0, 0.9], [1.0, 0.9], [1.0, 0.9]], dtype=dtype))
+
+
+def test_solve_first_spike_times_checks_inputs_and_parameters():
+    from pynn_ttfs.engine import layer_parameters, solve_first_spike_times
+    x, w = _layer()
+    params = layer_parameters(1.0, 1.0, 0.5, 2, w)
+    with pytest.raises(ValueError, match="input_times contains NaN"):
+        solve_first_spike_times(torch.tensor([[0.0, math.nan, 1.0]], dtype=torch.float64), w, params)
+    with pytest.raises(ValueError, match="floating point"):
+        solve_first_spike_times(x.long(), w, params)
+    with pytest.raises(ValueError, match=r"params.tau_syn must have one value per neuron, shape \(3,\)"):
+        solve_first_spike_times(x, torch.ones(3, 3, dtype=torch.float64), params)
+    odd = layer_parameters(1.0, 1.5, 0.5, 2, w, allow_any_ratio=True)
+    with pytest.raises(ValueError, match="tau_mem / tau_syn = 1.5: .*solve_first_spike_times_general"):
+        solve_first_spike_times(x, w, odd)
+    assert torch.isfinite(solve_first_spike_times(x, w, params)).all()
+
+
+def test_learnable_neuron_parameters_and_double_backward_are_refused():
+    x, w = _layer()
+    threshold = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match=r"threshold requires grad.*pass threshold.detach\(\)"):
+        first_spike_times(x, w, threshold=threshold)
+    w = w.clone().requires_grad_()
+    with pytest.raises(RuntimeError, match="exact first derivatives only"):
+        torch.autograd.grad(first_spike_times(x, w, threshold=0.5).sum(), w, create_graph=True)
+
+
+def test_feedforward_rejects_unknown_layer_keys():
+    x, w = _layer()
+    with pytest.raises(ValueError, match=r"layers\[0\] .* unknown keys \['tau_m', 'thresh'\]"):
+        feedforward(x, [{"weights": w, "tau_m": 2.0, "thresh": 5.0}])
+    with pytest.raises(ValueError, match=r"layers\[0\] has no 'weights'"):
+        feedforward(x, [{"tau_syn": 1.0}])
+
+
+@pytest.mark.parametrize("offset", [1e-9, 2e-6, 1e-5, 1e-4, 1e-2, -1e-5])
+def test_psp_kernel_keeps_float32_precision_near_ratio_one(offset):
+    from pynn_ttfs.engine import psp_kernel, psp_kernel_derivative
+    s = torch.tensor([1e-3, 0.3, 1.0, 2.5, 7.0, 40.0, 200.0])
+    tau_syn, tau_mem = torch.tensor(1.3), torch.tensor(1.3) * (1 + offset)
+    exact = [f(s.double(), tau_syn.double(), tau_mem.double())
+             for f in (psp_kernel, psp_kernel_derivative)]
+    for f, reference in zip((psp_kernel, psp_kernel_derivative), exact):
+        value = f(s, tau_syn, tau_mem).double()
+        assert torch.isfinite(value).all()
+        big = reference.abs() > 1e-30
+        assert ((value - reference).abs()[big] / reference.abs()[big]).max() < 1e-5

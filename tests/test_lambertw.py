@@ -66,3 +66,11 @@ def test_bad_branch_is_rejected():
 def test_cuda_matches_cpu():
     z = torch.tensor(_points(0), dtype=torch.float64)
     torch.testing.assert_close(lambertw(z.cuda()).cpu(), lambertw(z), rtol=1e-13, atol=0)
+
+
+def test_gradient_at_zero_is_one():
+    for dtype in (torch.float32, torch.float64):
+        z = torch.tensor([0.0, 0.5], dtype=dtype, requires_grad=True)
+        lambertw(z).sum().backward()
+        w = float(lambertw(torch.tensor(0.5, dtype=torch.float64)))
+        np.testing.assert_allclose(z.grad.numpy(), [1.0, w / (0.5 * (1.0 + w))], rtol=1e-5)

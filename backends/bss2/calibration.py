@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
@@ -42,7 +44,7 @@ SYNAPSE_FACTORS = np.array([1.0, 1.01, 1.02, 1.04, 1.07, 1.12, 1.25, 1.5])
 SYNAPSE_ROWS = 32
 MIN_LEVELS = 3
 CACHE_ENV = "PYNN_TTFS_BSS2_CALIBRATION_DIR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the noise settings are part of the configuration key
 
 
 def default_cache_dir() -> Path:
@@ -50,10 +52,11 @@ def default_cache_dir() -> Path:
 
 
 def config_key(config: ChipConfig) -> str:
-    """Hash of the configuration fields that shape a chip and its calibration."""
+    """Hash of the configuration fields that shape a chip and its calibration. The noise
+    settings count: the calibration measures the chip through its noisy spikes, so its
+    trims depend on them."""
     fields = config.to_dict()
-    for runtime_only in ("noise", "threshold_noise", "spike_jitter_tau_s", "overhead_per_trial_us",
-                         "overhead_per_run_us", "trial_duration_tau_s"):
+    for runtime_only in ("overhead_per_trial_us", "overhead_per_run_us", "trial_duration_tau_s"):
         fields.pop(runtime_only)
     text = json.dumps(fields, sort_keys=True, default=str) + f"/v{FORMAT_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -197,9 +200,17 @@ class Calibration:
         arrays.update({f"measured_{k}": v for k, v in self.measured_before.items()})
         meta = json.dumps({"chip_seed": self.chip_seed, "config_key": self.config_key,
                            "format_version": FORMAT_VERSION})
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, calibratable=self.calibratable, meta=np.array(meta), **arrays)
-        os.replace(tmp, path)  # atomic: parallel runs never read half a file
+        # a temporary file of its own (two processes may calibrate the same chip at once),
+        # renamed into place: nobody reads half a file
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp.npz")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, calibratable=self.calibratable, meta=np.array(meta), **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
         return path
 
     @classmethod
@@ -263,9 +274,14 @@ def load_or_calibrate(chip: ChipInstance, cache_dir=None, mode: str = "auto") ->
     if mode in ("auto", "fresh", True):
         path = cache_path(cache_dir or default_cache_dir(), chip.chip_seed, chip.config)
         if mode != "fresh" and path.exists():
-            calibration = Calibration.load(path, chip.chip_seed, chip.config)
-            chip.set_trims(calibration.trims)
-            return calibration
+            try:
+                calibration = Calibration.load(path, chip.chip_seed, chip.config)
+            except (OSError, ValueError, KeyError) as error:  # damaged or foreign: measure again
+                warnings.warn(f"calibration cache {path} is unusable ({error}); recalibrating",
+                              RuntimeWarning, stacklevel=2)
+            else:
+                chip.set_trims(calibration.trims)
+                return calibration
         calibration = calibrate(chip)
         calibration.save(path)
         return calibration

@@ -62,8 +62,10 @@ class ChipInstance:
         self._true_dc_gain = _lognormal(streams[6], config.dc_gain_spread, n)
         self._true_dead = streams[7].random(n) < config.dead_fraction
         drift = streams[8]
-        self._drift_threshold = (1.0 + config.calibrated_threshold_offset
-                                 + config.calibrated_threshold_spread * drift.standard_normal(n))
+        # clamped as the raw threshold is: a wide spread must not put a threshold below rest
+        self._drift_threshold = np.maximum(
+            1.0 + config.calibrated_threshold_offset
+            + config.calibrated_threshold_spread * drift.standard_normal(n), 0.2)
         self._drift_tau_mem = _lognormal(drift, config.calibrated_tau_spread, n)
         self._drift_tau_syn = _lognormal(drift, config.calibrated_tau_spread, n)
         self.trims: Optional[Dict[str, np.ndarray]] = None

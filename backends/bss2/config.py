@@ -31,6 +31,7 @@ Uncalibrated spreads, the per-synapse gain spread and the overheads are ASSUMPTI
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
@@ -88,11 +89,13 @@ class ChipConfig:
         positive = ("n_neurons", "max_inputs", "max_weight_int", "acceleration", "trial_duration_tau_s",
                     "calibration_tau_us", "trim_step")
         for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"ChipConfig.{name} must be > 0, got {getattr(self, name)}")
-        if self.weight_resolution is not None and not self.weight_resolution > 0:
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise ValueError(f"ChipConfig.{name} must be finite and > 0, got {getattr(self, name)}")
+        if self.weight_resolution is not None and not (self.weight_resolution > 0
+                                                       and math.isfinite(self.weight_resolution)):
             raise ValueError(
-                f"ChipConfig.weight_resolution must be > 0 or None (infinite), got {self.weight_resolution}"
+                f"ChipConfig.weight_resolution must be finite and > 0, or None (infinite "
+                f"resolution), got {self.weight_resolution}"
             )
         non_negative = ("time_resolution_us", "overhead_per_trial_us", "overhead_per_run_us",
                         "chip_power_w", "system_power_w",
@@ -100,8 +103,8 @@ class ChipConfig:
                         "tau_mem_spread", "tau_syn_spread", "column_gain_spread", "synapse_gain_spread",
                         "dc_gain_spread", "calibrated_threshold_spread", "calibrated_tau_spread")
         for name in non_negative:
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"ChipConfig.{name} must be >= 0, got {getattr(self, name)}")
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise ValueError(f"ChipConfig.{name} must be finite and >= 0, got {getattr(self, name)}")
         if not 0 <= self.dead_fraction < 1:
             raise ValueError(f"ChipConfig.dead_fraction must lie in [0, 1), got {self.dead_fraction}")
         for name in ("tau_syn_range_us", "tau_mem_range_us", "trim_range"):

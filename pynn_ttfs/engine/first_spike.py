@@ -34,7 +34,8 @@ import torch
 
 from .fast import gradients_fast, solve_fast
 from .lambertw import lambertw
-from .neuron import LayerParameters, Scalar, layer_parameters, psp_kernel, psp_kernel_derivative
+from .neuron import (SUPPORTED_RATIOS, LayerParameters, Scalar, layer_parameters, psp_kernel,
+                     psp_kernel_derivative)
 
 #: elements of one (chunk, n_pre, n_post) working tensor; bounds peak memory
 CHUNK_ELEMENTS = 1 << 22
@@ -258,7 +259,31 @@ def solve_first_spike_times(
     :func:`solve_first_spike_times_reference`. Same result to rounding. No autograd; use
     :func:`first_spike_times` for a differentiable version.
     """
+    check_layer_inputs(input_times, weights)
+    check_layer_parameters(params, weights)
     return _solve_keeping_state(input_times, weights, params, keep_state=False)[0]
+
+
+def check_layer_parameters(params: LayerParameters, weights: torch.Tensor) -> None:
+    """Parameters built for this layer (one value per neuron, the weights' dtype and device)
+    with a ratio the closed form covers (ValueError otherwise)."""
+    n_post = weights.shape[1]
+    for name in ("tau_syn", "tau_mem", "threshold", "ratio"):
+        value = getattr(params, name)
+        if tuple(value.shape) != (n_post,):
+            raise ValueError(f"params.{name} must have one value per neuron, shape ({n_post},), "
+                             f"got {tuple(value.shape)}")
+        if value.dtype != weights.dtype or value.device != weights.device:
+            raise ValueError(f"params.{name} ({value.dtype}, {value.device}) must match the "
+                             f"weights ({weights.dtype}, {weights.device})")
+    supported = torch.zeros_like(params.ratio, dtype=torch.bool)
+    for ratio in SUPPORTED_RATIOS:
+        supported |= params.ratio == ratio
+    if not bool(supported.all()):
+        unsupported = float(params.ratio[~supported][0])
+        raise ValueError(f"tau_mem / tau_syn = {unsupported:.6g}: the closed-form solver covers "
+                         f"ratios {SUPPORTED_RATIOS} only; use "
+                         f"pynn_ttfs.engine.general.solve_first_spike_times_general for others")
 
 
 def _solve_keeping_state(input_times, weights, params, keep_state: bool):
@@ -333,6 +358,11 @@ class FirstSpikeTimes(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_times):
+        if torch.is_grad_enabled():  # create_graph=True: a second derivative is wanted
+            raise RuntimeError(
+                "first_spike_times has exact first derivatives only: its gradients are not "
+                "differentiable again (backward/autograd.grad with create_graph=True, e.g. a "
+                "gradient penalty, would silently get zero second derivatives)")
         input_times, weights, times, tau_syn, tau_mem, threshold, ratio = ctx.saved_tensors
         params = LayerParameters(tau_syn, tau_mem, threshold, ratio)
         grad_input, grad_weights = first_spike_gradients(
@@ -376,6 +406,10 @@ def first_spike_times(
     """
     _check_gradient_options(weight_grad_cutoff, min_slope)
     check_layer_inputs(input_times, weights)
+    for name, value in (("tau_syn", tau_syn), ("tau_mem", tau_mem), ("threshold", threshold)):
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            raise ValueError(f"{name} requires grad, but first_spike_times has gradients for "
+                             f"input_times and weights only; pass {name}.detach()")
     if output_times is not None:
         expected = (input_times.shape[0], weights.shape[1])
         if tuple(output_times.shape) != expected:

@@ -85,7 +85,7 @@ def lambertw(z: torch.Tensor, branch: int = 0) -> torch.Tensor:
         w = _halley(guess, z)
         # the series is exact enough at the branch point itself; Halley is ill-conditioned there
         w = torch.where(p < series_radius, near, w)
-        w = torch.where(z == 0, torch.zeros_like(w), w)
+        w = torch.where(z == 0, z, w)  # W(0) = 0 with W'(0) = 1 (zeros_like would cut it)
         w = torch.where(torch.isinf(z) & (z > 0), z, w)
         invalid = below_domain | torch.isnan(z)
     else:

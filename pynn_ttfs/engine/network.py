@@ -8,6 +8,10 @@ import torch
 from .first_spike import first_spike_times
 
 
+#: what a layer of :func:`feedforward` may hold
+LAYER_KEYS = frozenset({"weights", "tau_syn", "tau_mem", "threshold"})
+
+
 def with_bias(input_times: torch.Tensor, bias_times: Optional[Sequence[float]]) -> torch.Tensor:
     """Append one column per bias spike (a fixed time in every sample) to the inputs."""
     if not bias_times:
@@ -37,6 +41,12 @@ def feedforward(
         raise ValueError(
             f"recorded_times must have one entry per layer ({len(layers)}), got {len(recorded_times)}"
         )
+    for index, layer in enumerate(layers):
+        unknown = sorted(set(layer) - LAYER_KEYS)
+        if unknown or "weights" not in layer:
+            raise ValueError(f"layers[{index}] must have 'weights' and may have 'tau_syn', "
+                             f"'tau_mem', 'threshold'; got unknown keys {unknown}"
+                             if unknown else f"layers[{index}] has no 'weights'")
     outputs: List[torch.Tensor] = []
     current = input_times
     for index, layer in enumerate(layers):

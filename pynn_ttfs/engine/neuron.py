@@ -136,25 +136,39 @@ def _scalar_layer_parameters(tau_syn: float, tau_mem: float, threshold: float, n
     return LayerParameters(full(tau_syn), full(tau_mem), full(threshold), full(snapped))
 
 
-def psp_kernel(s: torch.Tensor, tau_syn: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
-    """k(s) for s >= 0 (0 for s < 0 and s = inf). tau_* broadcast against s (last dim = neurons)."""
+def _kernel_terms(s, tau_syn, tau_mem):
+    """x = s / tau_syn (clamped at 0), r = tau_mem / tau_syn, delta = r - 1 (1 where r is 1,
+    with the flag ``equal``), and the two bounded exponentials of the stable forms."""
     x = torch.clamp(s, min=0.0) / tau_syn
     ratio = tau_mem / tau_syn
-    close = (ratio - 1.0).abs() < 1e-6
-    safe_denominator = torch.where(close, torch.ones_like(ratio), ratio - 1.0)
-    general = (torch.exp(-x / ratio) - torch.exp(-x)) / safe_denominator
-    equal = x * torch.exp(-x)
-    k = torch.where(close, equal, general)
+    delta = ratio - 1.0
+    equal = delta.abs() < 1e-12
+    delta = torch.where(equal, torch.ones_like(delta), delta)
+    # exp(-x/r) - exp(-x) without cancellation near r = 1 and without overflow: factor out
+    # the larger exponential, so that expm1 only ever sees an argument <= 0
+    rising = delta > 0
+    lead = torch.exp(-torch.where(rising, x / ratio, x))
+    small = torch.expm1(-(x * delta / ratio).abs())  # in (-1, 0]
+    return x, ratio, delta, equal, rising, lead, small
+
+
+def psp_kernel(s: torch.Tensor, tau_syn: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
+    """k(s) = (exp(-s/tau_mem) - exp(-s/tau_syn)) / (tau_mem/tau_syn - 1) for s >= 0, and
+    (s/tau_syn) exp(-s/tau_syn) at tau_mem = tau_syn; 0 for s < 0 and s = inf. tau_*
+    broadcast against s (last dim = neurons). Written so that float32 keeps its precision
+    for ratios just off 1."""
+    x, ratio, delta, equal, rising, lead, small = _kernel_terms(s, tau_syn, tau_mem)
+    # r > 1: exp(-x/r) (1 - exp(-x delta/r)); r < 1: exp(-x) (exp(x delta/r) - 1)
+    general = torch.where(rising, -lead * small, lead * small) / delta
+    k = torch.where(equal, x * torch.exp(-x), general)
     return torch.where((s > 0) & torch.isfinite(s), k, torch.zeros_like(k))
 
 
 def psp_kernel_derivative(s: torch.Tensor, tau_syn: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
-    """dk/ds (unit 1/time), 0 for s < 0 and s = inf."""
-    x = torch.clamp(s, min=0.0) / tau_syn
-    ratio = tau_mem / tau_syn
-    close = (ratio - 1.0).abs() < 1e-6
-    safe_denominator = torch.where(close, torch.ones_like(ratio), ratio - 1.0)
-    general = (torch.exp(-x) - torch.exp(-x / ratio) / ratio) / safe_denominator / tau_syn
-    equal = (1.0 - x) * torch.exp(-x) / tau_syn
-    dk = torch.where(close, equal, general)
+    """dk/ds (unit 1/time), 0 for s < 0 and s = inf; stable near ratio 1 as psp_kernel."""
+    x, ratio, delta, equal, rising, lead, small = _kernel_terms(s, tau_syn, tau_mem)
+    # (exp(-x) - exp(-x/r)/r) / delta, with the larger exponential factored out
+    general = torch.where(rising, lead * (small / delta + 1.0 / ratio),
+                          lead / ratio * (1.0 - small / delta))
+    dk = torch.where(equal, (1.0 - x) * torch.exp(-x), general) / tau_syn
     return torch.where((s > 0) & torch.isfinite(s), dk, torch.zeros_like(dk))
