@@ -182,8 +182,12 @@ def test_a_saved_run_is_never_overwritten_without_asking(tmp_path, capsys):
     assert _train(tmp_path, "--epochs", "1", "--no-plots", "--set", "lr=0.01") == 2
     assert "already holds a run" in capsys.readouterr().err
     assert {name: (tmp_path / name).read_bytes() for name in saved} == saved
-    assert _train(tmp_path, "--epochs", "1", "--no-plots", "--set", "lr=0.01", "--overwrite") == 0
+    (tmp_path / "evaluation.json").write_text("{}")  # as `pynn-ttfs evaluate` leaves it
+    # --overwrite replaces the run as a whole: nothing of the old one stays beside the new
+    assert _train(tmp_path, "--epochs", "0", "--no-plots", "--set", "lr=0.01", "--overwrite") == 0
     assert json.loads((tmp_path / "config.json").read_text())["recipe"]["lr"] == 0.01
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "evaluation.json").exists()
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs_done"] == 0
 
 
 def test_resume_refuses_flags_that_would_change_the_run(tmp_path, capsys):
@@ -195,7 +199,8 @@ def test_resume_refuses_flags_that_would_change_the_run(tmp_path, capsys):
                          (["--set", "lr=0.1"], "--set lr 0.1"),
                          (["--seed", "4"], "--seed 4"),
                          (["--backend", "bss2"], "--backend 'bss2'"),
-                         (["--test-size", "10"], "--test-size 10")):
+                         (["--test-size", "10"], "--test-size 10"),
+                         (["--set", "max_weight_grad=null"], "--set max_weight_grad None")):
         assert cli.main(resume + extra) == 2, extra
         assert named in capsys.readouterr().err
     assert cli.main(["train", "mnist16", "--out", str(tmp_path), "--resume", "--quiet"]) == 2
@@ -226,7 +231,23 @@ def test_sizes_and_a_contradicting_dataset_are_rejected(tmp_path, capsys):
     assert cli.main(["train", "yinyang", "--out", str(tmp_path / "c"), "--set", "dataset=mnist16",
                      "--quiet"]) == 2
     assert "contradicts the dataset argument 'yinyang'" in capsys.readouterr().err
-    assert not any((tmp_path / name).exists() for name in ("a", "b", "c"))
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "d"), "--set", "lr=-1",
+                     "--quiet"]) == 2
+    assert "lr must be a finite number in (0, inf), got -1" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in ("a", "b", "c", "d"))
+
+
+def test_resume_takes_the_run_length_from_the_checkpoint(tmp_path):
+    """A run extended with --epochs by an earlier version recorded the new length only in
+    its checkpoint; resuming it without --epochs keeps that length."""
+    assert _train(tmp_path, "--epochs", "2", "--no-plots", "--set", "lr_schedule=cosine") == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["recipe"]["epochs"] = 1  # what the earlier version left in config.json
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path), "--resume", "--quiet",
+                     "--no-plots", "--threads", "1"]) == 0
+    assert json.loads((tmp_path / "config.json").read_text())["recipe"]["epochs"] == 2
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs_done"] == 2
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -175,7 +175,7 @@ def test_recipe_defaults_and_validation():
     ("hidden", [2.5], "hidden must be a list of layer sizes, integers >= 1"),
     ("hidden", [0], "hidden must be a list of layer sizes"),
     ("bump_value", -1.0, r"bump_value must be a finite number in \[0, inf\)"),
-    ("dataset", "bogus", "dataset must be one of"),
+    ("dataset", "", "dataset must be a non-empty name"),
     ("batch_size", 2.5, "batch_size must be an integer >= 1"),
     ("epochs", -1, "epochs must be an integer >= 0"),
     ("seed", True, "seed must be an integer >= 0"),
@@ -189,10 +189,14 @@ def test_every_out_of_range_field_is_named_with_its_range(field, value, message)
         published_recipe("yinyang").replace(**{field: value})
 
 
-def test_recipe_datasets_are_the_loaders_datasets():
-    from pynn_ttfs.training import recipe
-    from pynn_ttfs.training.datasets import DATASET_NAMES
-    assert recipe.DATASETS == DATASET_NAMES
+def test_numpy_scalars_from_a_sweep_are_plain_numbers_and_any_dataset_label_works():
+    import json
+    recipe = published_recipe("yinyang").replace(
+        batch_size=np.int64(100), hidden=[np.int64(40)], lr=np.float32(0.01), xi=np.float64(0.1),
+        weight_mean=[np.float32(1.5), 0.5], dataset="my_own_data")
+    assert type(recipe.batch_size) is int and type(recipe.hidden[0]) is int
+    assert type(recipe.lr) is float and type(recipe.weight_mean[0]) is float
+    assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
 
 
 def test_best_validation_weights_are_restored():

@@ -29,6 +29,9 @@ from .recipe import Recipe, improved_recipe, parse_overrides, published_recipe
 from .trainer import DTYPES, Trainer
 
 BACKENDS = ("software", "bss2", "nest")
+#: what a run writes into its --out folder (--overwrite removes them first)
+RUN_FILES = ("config.json", "checkpoint.pt", "metrics.json", "evaluation.json",
+             "learning_curves.png", "spike_raster.png", "output_times.png", "yinyang_map.png")
 RECIPES = ("improved", "published")
 BSS2_MAX_WEIGHT = 63 / 30  # model units (weight / threshold current of the target neuron)
 #: in the loop on the chip: no gradient through (sample, neuron) pairs where the model's
@@ -194,12 +197,12 @@ def _resume_conflicts(args, config: Dict, set_changes: Dict) -> List[str]:
         given[f"--{flag}-size"] = (getattr(args, f"{flag}_size"), config.get(f"{flag}_size"))
     for flag, field in (("--batch-size", "batch_size"), ("--seed", "seed"), ("--dtype", "dtype")):
         given[flag] = (getattr(args, field), recipe.get(field))
-    for key, value in set_changes.items():
-        if key != "epochs":
-            given[f"--set {key}"] = (value, recipe.get(key))
-    for flag, (value, saved) in given.items():
+    for flag, (value, saved) in given.items():  # None: the flag was not given
         if value is not None and value != saved:
             conflicts.append(f"{flag} {value!r} (the run has {saved!r})")
+    for key, value in set_changes.items():  # here None is a value (KEY=null)
+        if key != "epochs" and value != recipe.get(key):
+            conflicts.append(f"--set {key} {value!r} (the run has {recipe.get(key)!r})")
     return conflicts
 
 
@@ -222,18 +225,21 @@ def train(args) -> Dict:
             raise ValueError("--resume continues the run as configured; these flags would "
                              "change it: " + "; ".join(conflicts)
                              + ". Start a new run (another --out) instead")
+        saved_state = torch.load(out / "checkpoint.pt", weights_only=False)
         epochs = args.epochs if args.epochs is not None else set_changes.get("epochs")
-        if epochs is not None:
-            if not isinstance(epochs, int) or epochs < 0:
-                raise ValueError(f"--epochs must be an integer >= 0, got {epochs!r}")
-            config["recipe"]["epochs"] = epochs
+        if epochs is None:
+            # the run's length as trained (a run resumed with --epochs by an earlier
+            # version recorded it only in the checkpoint)
+            epochs = saved_state["recipe"]["epochs"]
+        if not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"--epochs must be an integer >= 0, got {epochs!r}")
+        config["recipe"]["epochs"] = epochs
         if args.data_dir:
             config["data_dir"] = str(args.data_dir)
     else:
         if (out / "checkpoint.pt").exists() and not args.overwrite:
             raise ValueError(f"{out} already holds a run (checkpoint.pt): continue it with "
                              f"--resume, choose another --out, or pass --overwrite to replace it")
-        out.mkdir(parents=True, exist_ok=True)
         # --set KEY=VALUE first; the dedicated flags (--epochs, ...) win where both are given
         changes = dict(set_changes)
         flags = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
@@ -253,6 +259,11 @@ def train(args) -> Dict:
             "train_size": args.train_size, "val_size": args.val_size, "test_size": args.test_size,
             "chip_seed": args.chip_seed,
         }
+        # only now, with the settings checked, the folder: a bad flag leaves nothing behind
+        out.mkdir(parents=True, exist_ok=True)
+        if args.overwrite:  # the old run goes as a whole, never half of it beside the new
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
         _write_json(config_path, config)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -263,7 +274,7 @@ def train(args) -> Dict:
     dataset = _load(config)
     trainer = make_trainer(config, dataset)
     if args.resume:
-        trainer.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False))
+        trainer.load_state_dict(saved_state)
         _write_json(config_path, config)  # a changed --epochs or --data-dir, once accepted
     epochs = trainer.recipe.epochs
     from tqdm import tqdm

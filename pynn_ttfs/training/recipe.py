@@ -8,23 +8,44 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 OPTIMIZERS = ("adam", "sgd")
 DTYPES = ("float64", "float32")
-DATASETS = ("yinyang", "mnist16", "mnist")  # as datasets.DATASET_NAMES (kept torch-free here)
+
+
+#: fields holding whole numbers, and real numbers (lists: per entry; None stays None)
+_INT_FIELDS = ("batch_size", "epochs", "lr_step", "seed", "shift_pixels", "hidden")
+_REAL_FIELDS = ("tau_ratio", "xi", "alpha", "beta", "silent_loss", "lr", "momentum", "lr_min",
+                "lr_gamma", "bump_value", "max_weight_grad", "min_slope", "input_noise",
+                "weight_clip", "t_early", "t_late", "bias_times", "weight_mean", "weight_std",
+                "max_silent_fraction")
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _as_python_number(value, kind):
+    """numpy scalars (np.int64 from np.arange, np.float32...) as int / float, so a recipe
+    built in a sweep saves to JSON and compares like one typed by hand; anything else as
+    it is (validate() names what is wrong)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if kind is int and isinstance(value, numbers.Integral):
+        return int(value)
+    if kind is float and isinstance(value, numbers.Real):
+        return float(value)
+    return value
 
 
 def _check(name: str, value, low: float = -math.inf, high: float = math.inf,
            low_open: bool = False, high_open: bool = False, none_allowed: bool = False) -> None:
     """A real, finite number in [low, high] (open ends where asked), else a ValueError that
     names the field and the range."""
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
           and math.isfinite(value)
           and (value > low if low_open else value >= low)
           and (value < high if high_open else value <= high))
@@ -92,6 +113,13 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self):
+        for names, kind in ((_INT_FIELDS, int), (_REAL_FIELDS, float)):
+            for name in names:
+                value = getattr(self, name)
+                if isinstance(value, (list, tuple)):
+                    setattr(self, name, [_as_python_number(v, kind) for v in value])
+                else:
+                    setattr(self, name, _as_python_number(value, kind))
         self.validate()
 
     @property
@@ -103,8 +131,9 @@ class Recipe:
         (also NaN and infinity where a finite number is needed), so a bad setting stops
         before training starts instead of turning into NaN losses or garbage times."""
         n = self.n_layers
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        # a label: the CLI's datasets, or a user's own (pynn_trainer on their network)
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"dataset must be a non-empty name, got {self.dataset!r}")
         for name in ("bias_times", "weight_mean", "weight_std", "max_silent_fraction"):
             value = getattr(self, name)
             if not isinstance(value, (list, tuple)) or len(value) != n:
