@@ -317,10 +317,14 @@ def main(argv=None):
                                   f"{record['samples_per_s']:>11,.0f} {per_cpu:>11,.0f} "
                                   f"{record['peak_memory_mb']:>8.1f}  "
                                   f"{spiking[0]:.2f}, {spiking[-1]:.2f}            {source}", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(records, indent=1))
-        print(f"wrote {len(records)} records to {args.json}")
+    _write_records(args.json, records)
     return records
+
+
+def _write_records(path, records):
+    if path:
+        Path(path).write_text(json.dumps(records, indent=1))
+        print(f"wrote {len(records)} records to {path}")
 
 
 def _reference_table(args, dtypes):
@@ -337,9 +341,7 @@ def _reference_table(args, dtypes):
                   f"{record['spike_disagreements']:>8} {record['max_time_difference_tau_s']:>15.2e} "
                   f"{record['max_relative_weight_gradient_difference']:>13.2e} "
                   f"{record['oracle_samples_per_cpu_s']:>20.1f}  {source}", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(records, indent=1))
-        print(f"wrote {len(records)} records to {args.json}")
+    _write_records(args.json, records)
     return records
 
 
