@@ -73,13 +73,8 @@ def test_hardware_benchmark_runs_mnist16_on_the_chip(tmp_path):
 
 
 def _hardware_module():
-    import importlib.util
-    from pathlib import Path
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "hardware.py"
-    spec = importlib.util.spec_from_file_location("hardware_benchmark", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from _benchmark_scripts import load_benchmark
+    return load_benchmark("hardware")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -1,21 +1,14 @@
 """benchmarks/engine.py runs every CPU forward loop it is asked for, and leaves the engine's
 choice of loop as it found it."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from _benchmark_scripts import load_benchmark
 from pynn_ttfs.engine import cpu_kernels
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "engine.py"
 
 
 @pytest.fixture(scope="module")
 def engine_benchmark():
-    spec = importlib.util.spec_from_file_location("engine_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("engine")
 
 
 @pytest.mark.skipif(not cpu_kernels.AVAILABLE, reason="the compiled loops are switched off")
