@@ -124,8 +124,15 @@ def summarise(dataset: str, recipe: str, overrides: Dict, runs: List[Dict], n_se
 
 
 def write_json(path: str, records: List[Dict]) -> None:
-    with open(path, "w") as handle:
-        json.dump(records, handle, indent=2)
+    """Write whole, then rename: a run stopped mid-write keeps the seeds the file held."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "w") as handle:
+            json.dump(records, handle, indent=2)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def same_setup(record: Dict, dataset: str, recipe: str, overrides: Dict, epochs, train_size) -> bool:

@@ -125,3 +125,20 @@ def test_a_checkpoint_from_before_a_new_recipe_field_still_resumes(accuracy, tmp
     again = accuracy.main(args)[0]["runs"][0]  # the finished seed, read back: no training
     assert again["test_accuracy"] == straight["test_accuracy"]
     assert again["history"] == straight["history"]
+
+
+def test_an_interrupted_json_write_keeps_the_earlier_file(accuracy, tmp_path, monkeypatch):
+    """The JSON is rewritten after every seed of a benchmark that runs for hours: stopped
+    mid-write, the file still holds the earlier seeds, and no temporary file is left."""
+    out = tmp_path / "acc.json"
+    accuracy.write_json(str(out), [{"seeds": [0]}])
+
+    def dump_then_fail(records, handle, **kwargs):
+        handle.write('[{"seeds": [0, ')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(accuracy.json, "dump", dump_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        accuracy.write_json(str(out), [{"seeds": [0, 1]}])
+    assert json.loads(out.read_text()) == [{"seeds": [0]}]
+    assert [p.name for p in tmp_path.iterdir()] == ["acc.json"]
