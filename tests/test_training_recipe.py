@@ -297,3 +297,26 @@ def test_a_checkpoint_loads_only_into_its_own_recipe_and_shapes():
         Trainer.for_dataset(cosine.replace(epochs=6), 4, 3).load_state_dict(cosine_state)
     with pytest.raises(ValueError, match=r"weight shapes \[\(5, 120\), \(121, 3\)\] are not"):
         Trainer.for_dataset(recipe, 4, 2).model.load_state_dict(state["model"])
+
+
+def test_a_checkpoint_with_other_neuron_parameters_is_refused():
+    """In-the-loop models take their neuron parameters from the backend: a checkpoint saved
+    with others (another chip or setup) must not silently replace them."""
+    from pynn_ttfs.training.model import TTFSModel
+    from pynn_ttfs.training.trainer import Trainer
+    recipe = improved_recipe("yinyang", epochs=3)
+    model = Trainer.for_dataset(recipe, 4, 3).model
+    state = model.state_dict()
+    other = TTFSModel.from_state_dict(state)
+    other.load_state_dict(state)  # the same parameters: accepted
+    state["threshold"][1] = state["threshold"][1] * 1.05
+    with pytest.raises(ValueError, match="layer 1: the saved network's threshold"):
+        other.load_state_dict(state)
+    state = model.state_dict()
+    state["bias_times"][0] = 0.5
+    with pytest.raises(ValueError, match="layer 0: the saved network's bias time 0.5"):
+        other.load_state_dict(state)
+    state = model.state_dict()
+    state["delays"] = [0.02, 0.0]
+    with pytest.raises(ValueError, match="layer 0: the saved network's delay 0.02"):
+        other.load_state_dict(state)

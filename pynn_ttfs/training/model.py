@@ -88,14 +88,32 @@ class TTFSModel:
         if shapes != own:
             raise ValueError(f"the saved network's weight shapes {shapes} are not this "
                              f"model's {own}")
-        for layer, w, ts, tm, th, b in zip(self.layers, state["weights"], state["tau_syn"],
-                                           state["tau_mem"], state["threshold"],
-                                           state["bias_times"]):
+        delays = state.get("delays", [0.0] * len(self.layers))
+        # the neuron parameters are the backend's (read through PyNN for in-the-loop runs):
+        # a checkpoint made with others (another backend, chip or setup) would give
+        # gradients of a network that does not run here
+        for index, (layer, ts, tm, th, b, d) in enumerate(zip(
+                self.layers, state["tau_syn"], state["tau_mem"], state["threshold"],
+                state["bias_times"], delays)):
+            for name, mine, saved in (("tau_syn", layer.tau_syn, ts), ("tau_mem", layer.tau_mem, tm),
+                                      ("threshold", layer.threshold, th)):
+                a = mine.detach().to("cpu", torch.float64)
+                b_ = torch.as_tensor(saved).detach().to("cpu", torch.float64)
+                if a.shape != b_.shape or not torch.allclose(a, b_, rtol=1e-6, atol=1e-9):
+                    raise ValueError(f"layer {index}: the saved network's {name} is not this "
+                                     "model's (saved with other neuron parameters: another "
+                                     "backend, chip or setup); TTFSModel.from_state_dict keeps "
+                                     "the saved ones")
+            if (b is None) != (layer.bias_time is None) or (
+                    b is not None and not math.isclose(float(b), float(layer.bias_time), rel_tol=1e-6)):
+                raise ValueError(f"layer {index}: the saved network's bias time {b} is not this "
+                                 f"model's {layer.bias_time}")
+            if not math.isclose(float(d), float(layer.delay), rel_tol=1e-6, abs_tol=1e-12):
+                raise ValueError(f"layer {index}: the saved network's delay {d} (tau_s) is not "
+                                 f"this model's {layer.delay}")
+        for layer, w in zip(self.layers, state["weights"]):
             with torch.no_grad():
                 layer.weights.copy_(w)
-            layer.tau_syn, layer.tau_mem, layer.threshold, layer.bias_time = ts, tm, th, b
-        for layer, delay in zip(self.layers, state.get("delays", [0.0] * len(self.layers))):
-            layer.delay = delay
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "TTFSModel":
