@@ -153,3 +153,146 @@ def test_training_on_cuda_matches_cpu(yinyang_small):
         weights[device] = [layer.weights.detach().cpu() for layer in trainer.model.layers]
     for cpu, gpu in zip(weights["cpu"], weights["cuda"]):
         torch.testing.assert_close(gpu, cpu, rtol=1e-7, atol=1e-9)
+
+
+def test_trial_duration_must_be_the_one_pynn_ttfs_was_set_up_with():
+    """pynn_ttfs computes separate trials only at its own boundaries: samples laid out on
+    another grid would be computed as one trial (all but the first silent)."""
+    sim.setup(timestep=0.1, min_delay=0.1)  # no trial_duration: the segment is one trial
+    inp = sim.Population(2, sim.SpikeSourceArray(spike_times=[]))
+    hid = sim.Population(3, sim.IF_curr_exp_ttfs())
+    p1 = sim.Projection(inp, hid, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=0.1))
+    with pytest.raises(ValueError, match=r"sim.setup\(trial_duration=\.\.\.\)"):
+        PyNNNetwork(sim, inp, [p1], trial_duration=50.0)
+    inp, hid, out, p1, p2 = _bare_network()
+    with pytest.raises(ValueError, match=r"trial_duration=50.0 ms differs from sim.setup\(trial_duration=180.0\)"):
+        PyNNNetwork(sim, inp, [p1, p2], trial_duration=50.0)
+    assert PyNNNetwork(sim, inp, [p1, p2], trial_duration=TRIAL_MS).trial_duration == TRIAL_MS
+
+
+def _one_layer(receptors_and_weights, connector=None):
+    sim.setup(timestep=0.1, min_delay=0.1, trial_duration=TRIAL_MS)
+    inp = sim.Population(2, sim.SpikeSourceArray(spike_times=[]), label="in")
+    out = sim.Population(2, sim.IF_curr_exp_ttfs(), label="out")
+    projections = []
+    for receptor, weights in receptors_and_weights:
+        prj = sim.Projection(inp, out, connector or sim.AllToAllConnector(),
+                             sim.StaticSynapse(weight=0.0, delay=0.1), receptor_type=receptor,
+                             label=receptor)
+        prj.set(weight=np.asarray(weights, dtype=float))
+        projections.append(prj)
+    return inp, out, projections
+
+
+def test_weights_are_read_with_the_sign_the_backend_applies():
+    """pynn_ttfs applies a weight with its sign on either receptor: a positive weight on an
+    "inhibitory" projection excites, and the model must hold it positive (it was read as
+    -|w|: the model could not spike where the backend did)."""
+    c = 3.0  # threshold current of the default cell, nA
+    w = np.array([[10.0, 6.0], [5.0, 4.0]])
+    inp, out, (prj,) = _one_layer([("inhibitory", w)])
+    network = PyNNNetwork(sim, inp, [prj])
+    model = network.to_model()
+    np.testing.assert_allclose(model.layers[0].weights.detach().numpy(), w / c)
+    recorded = network.run(torch.tensor([[0.0, 0.2]], dtype=torch.float64))[0]
+    assert np.isfinite(recorded).all()
+    np.testing.assert_allclose(recorded, model.forward(torch.tensor([[0.0, 0.2]], dtype=torch.float64))[0].numpy(),
+                               rtol=1e-9)
+    network.write_weights(model)  # written back unchanged, not sign-flipped
+    np.testing.assert_allclose(prj.get("weight", format="array"), w)
+
+
+def test_an_excitatory_inhibitory_pair_is_one_signed_matrix_split_by_sign():
+    exc = np.array([[2.0, 0.0], [1.0, 3.0]])
+    inh = np.array([[-1.0, -0.5], [0.0, -4.0]])
+    inp, out, pair = _one_layer([("excitatory", exc), ("inhibitory", inh)])
+    network = PyNNNetwork(sim, inp, pair)
+    model = network.to_model()
+    np.testing.assert_allclose(model.layers[0].weights.detach().numpy() * 3.0, exc + inh)
+    with torch.no_grad():
+        model.layers[0].weights.copy_(torch.tensor([[0.5, -0.25], [-1.0, 2.0]]))
+    network.write_weights(model)
+    np.testing.assert_allclose(pair[0].get("weight", format="array"), [[1.5, 0.0], [0.0, 6.0]])
+    np.testing.assert_allclose(pair[1].get("weight", format="array"), [[0.0, -0.75], [-3.0, 0.0]])
+
+
+def test_pairs_on_different_connections_and_multiple_synapses_are_errors():
+    sim.setup(timestep=0.1, min_delay=0.1, trial_duration=TRIAL_MS)
+    inp = sim.Population(2, sim.SpikeSourceArray(spike_times=[]), label="in")
+    out = sim.Population(2, sim.IF_curr_exp_ttfs(), label="out")
+    exc = sim.Projection(inp, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=0.1),
+                         receptor_type="excitatory", label="exc")
+    inh = sim.Projection(inp, out, sim.OneToOneConnector(), sim.StaticSynapse(weight=-1.0, delay=0.1),
+                         receptor_type="inhibitory", label="inh")
+    with pytest.raises(ValueError, match="pair must connect the same"):
+        PyNNNetwork(sim, inp, [exc, inh]).to_model()
+    twice = sim.Projection(inp, out, sim.FromListConnector([(0, 0, 1.0, 0.1), (0, 0, 2.0, 0.1),
+                                                             (1, 1, 1.0, 0.1)]),
+                           label="twice")
+    with pytest.raises(ValueError, match="3 connections on 2 .pre, post. pairs"):
+        PyNNNetwork(sim, inp, [twice]).to_model()
+
+
+def _nest_one_layer(nest_sim, weight_na, **cell_changes):
+    """pyNN.nest: 1 input -> 1 IF_curr_exp neuron in the trial layout of pynn_ttfs.trials."""
+    from pynn_ttfs import trials
+    nest_sim.setup(timestep=0.1, min_delay=0.1)
+    gap = trials.DECAY_GAP_TAUS * 5.0
+    params = trials.nest_cell_parameters(dict(tau_m=5.0, tau_syn_E=5.0, tau_syn_I=5.0),
+                                         (TRIAL_MS - gap) / 2, gap=gap)
+    params.update(cell_changes)
+    inp = nest_sim.Population(1, nest_sim.SpikeSourceArray(spike_times=[]), label="in")
+    out = nest_sim.Population(1, nest_sim.IF_curr_exp(**params), label="out")
+    prj = nest_sim.Projection(inp, out, nest_sim.AllToAllConnector(),
+                              nest_sim.StaticSynapse(weight=weight_na, delay=0.1))
+    return inp, out, prj
+
+
+def test_nest_cells_outside_the_trial_layout_are_errors():
+    nest_sim = pytest.importorskip("pyNN.nest")
+    for changes, message in [(dict(tau_syn_I=2.0), "tau_syn_I must equal tau_syn_E"),
+                             (dict(i_offset=0.1), "i_offset must be 0 nA"),
+                             (dict(v_reset=-70.0), "v_reset must equal v_rest"),
+                             (dict(tau_refrac=2.0), r"tau_refrac=\[2.\] ms does not fit"),
+                             (dict(v_rest=-60.0, v_reset=-60.0), "initial v must equal v_rest")]:
+        inp, out, prj = _nest_one_layer(nest_sim, 10.0, **changes)
+        with pytest.raises(ValueError, match=message):
+            PyNNNetwork(nest_sim, inp, [prj], trial_duration=TRIAL_MS)
+    nest_sim.setup(timestep=0.1, min_delay=0.1)
+    inp = nest_sim.Population(1, nest_sim.SpikeSourceArray(spike_times=[]))
+    cond = nest_sim.Population(1, nest_sim.IF_cond_exp(), label="cond")
+    prj = nest_sim.Projection(inp, cond, nest_sim.AllToAllConnector(),
+                              nest_sim.StaticSynapse(weight=0.01, delay=0.1))
+    with pytest.raises(ValueError, match="conductance-based"):
+        PyNNNetwork(nest_sim, inp, [prj], trial_duration=TRIAL_MS)
+
+
+def test_nest_delivers_inputs_at_the_start_of_every_trial_and_batch():
+    """pyNN.nest drops SpikeSourceArray spikes set within two min_delays of the present
+    (and refuses t = 0): an input at a trial's start, in the first batch and in later ones,
+    must still arrive, and give pynn_ttfs's first spike (NEST: to its 0.1 ms grid)."""
+    nest_sim = pytest.importorskip("pyNN.nest")
+    inp, out, prj = _nest_one_layer(nest_sim, 10.0)
+    network = PyNNNetwork(nest_sim, inp, [prj], trial_duration=TRIAL_MS)
+    model = network.to_model()
+    x = torch.tensor([[0.0], [0.0], [1.0]], dtype=torch.float64)
+    expected = model.forward(x)[-1].numpy()
+    assert np.isfinite(expected).all()
+    for _ in range(2):
+        recorded = network.run(x)[0]
+        np.testing.assert_allclose(recorded, expected, atol=0.11 / 5.0)  # tau_s = 5 ms
+
+
+def test_nest_inputs_and_spikes_outside_the_active_window():
+    nest_sim = pytest.importorskip("pyNN.nest")
+    inp, out, prj = _nest_one_layer(nest_sim, 10.0)
+    network = PyNNNetwork(nest_sim, inp, [prj], trial_duration=TRIAL_MS)
+    window = network.active_window_ms[0]
+    assert window == pytest.approx(40.0)  # trial 2 W + G, G = 20 tau = 100 ms
+    with pytest.raises(ValueError, match=r"must lie in \[0, 40\) ms .*active window"):
+        network.run(torch.tensor([[41.0 / 5.0]], dtype=torch.float64))
+    # an input just inside the window makes the neuron fire after it: a refractory period
+    # that reaches into the next trial is reported
+    with pytest.warns(RuntimeWarning, match="after the active window"):
+        recorded = network.run(torch.tensor([[39.5 / 5.0], [0.0]], dtype=torch.float64))[0]
+    assert recorded[0, 0] * 5.0 > window

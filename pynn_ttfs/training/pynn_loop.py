@@ -14,6 +14,12 @@ population (a ``SpikeSourceArray``) and the projections to train, :class:`PyNNNe
   weights in units of the layer's threshold current c = cm / tau_m (v_thresh - v_rest));
 * runs a batch as consecutive trials of ``trial_duration`` ms in one ``sim.run`` (see
   :mod:`pynn_ttfs.trials`), reads each layer's first spike per trial from ``get_data()``;
+  on pynn_ttfs the trials are the ones of ``sim.setup(trial_duration=...)``; on backends
+  without trial boundaries (NEST) the cells must be ``IF_curr_exp`` in the single-spike
+  trial layout of :mod:`pynn_ttfs.trials` (checked: tau_syn_I = tau_syn_E, i_offset = 0,
+  v_reset = initial v = v_rest, tau_refrac and trial_duration), inputs must lie in the
+  layout's active window, and a first spike after it is reported (its refractory period
+  reaches into the next trial);
 * after each optimizer step writes the weights back with ``Projection.set(weight=...)``.
 
 The gradients are then evaluated at the recorded times by the same step as the direct
@@ -24,6 +30,7 @@ the float model, as in the published hardware-in-the-loop training.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -144,16 +151,27 @@ class PyNNNetwork:
         if not _is_spike_source(input_population):
             raise ValueError("input_population must be a SpikeSourceArray population, got "
                              f"{type(input_population.celltype).__name__}")
-        if trial_duration is None:
-            state = getattr(getattr(sim, "simulator", None), "state", None)
-            trial_duration = getattr(state, "trial_duration", None)
-        if trial_duration is None or not trial_duration > 0:
-            raise ValueError("trial_duration (ms) is needed: pass trial_duration=... or set "
-                             "it in sim.setup(trial_duration=...)")
-        self.trial_duration = float(trial_duration)
         # pynn_ttfs (software and bss2) starts every reset() segment from rest exactly;
         # other backends (NEST) simply run on, the trial layout keeps trials independent
         self.reset_between_batches = hasattr(sim, "IF_curr_exp_ttfs")
+        if self.reset_between_batches:
+            # pynn_ttfs computes separate trials only at its own boundaries: another value
+            # here would lay samples over trials it computes as one
+            state = getattr(getattr(sim, "simulator", None), "state", None)
+            own = getattr(state, "trial_duration", None)
+            if own is None:
+                raise ValueError("trial_duration (ms) is needed: set it in "
+                                 "sim.setup(trial_duration=...); without it pynn_ttfs "
+                                 "computes the whole segment as one trial")
+            if trial_duration is not None and not math.isclose(float(trial_duration), own,
+                                                                rel_tol=1e-12):
+                raise ValueError(f"trial_duration={trial_duration} ms differs from "
+                                 f"sim.setup(trial_duration={own}) ms, where pynn_ttfs puts "
+                                 "the trial boundaries: pass the same value or leave it out")
+            trial_duration = own
+        if trial_duration is None or not trial_duration > 0:
+            raise ValueError("trial_duration (ms) is needed: pass trial_duration=... (> 0)")
+        self.trial_duration = float(trial_duration)
         self.layers = self._find_layers(bias_times_ms or {})
         for layer in self.layers:
             recordable = getattr(layer.population.celltype, "recordable", ())
@@ -165,9 +183,70 @@ class PyNNNetwork:
             layer.population.record("spikes")
         tau_syn_all = np.concatenate([_per_neuron(l.population, "tau_syn_E") for l in self.layers])
         self.time_unit_ms = float(time_unit_ms) if time_unit_ms else float(np.median(tau_syn_all))
+        #: per trained population, the time (ms from the trial start) up to which inputs and
+        #: first spikes keep the trials independent: the whole trial on pynn_ttfs, the
+        #: active window of the trial layout (pynn_ttfs.trials) on other backends
+        self.active_window_ms = [self.trial_duration] * len(self.layers)
+        if not self.reset_between_batches:
+            self.active_window_ms = [self._check_cells(layer.population) for layer in self.layers]
         self._read_parameters()
 
     # ------------------------------------------------------------------ structure
+    def _check_cells(self, population) -> float:
+        """On a backend without trial boundaries (NEST), whether ``population``'s cells are
+        the model's current-based neuron in the single-spike trial layout of
+        :mod:`pynn_ttfs.trials`; returns the layout's active window (ms)."""
+        label, D = population.label, self.trial_duration
+        cell = type(population.celltype).__name__
+        if getattr(population, "conductance_based", False):
+            raise ValueError(f"population {label!r}: {cell} is conductance-based; the TTFS "
+                             "model is current-based (use IF_curr_exp)")
+        names = set(population.celltype.get_parameter_names())
+        missing = sorted({"tau_m", "tau_syn_E", "cm", "v_thresh", "v_rest", "tau_refrac"} - names)
+        if missing:
+            raise ValueError(f"population {label!r}: {cell} has no parameter(s) {missing}; "
+                             "training needs a leaky integrate-and-fire cell with "
+                             "exponential current synapses (IF_curr_exp)")
+        value = {name: _per_neuron(population, name) for name in names
+                 if name in ("tau_m", "tau_syn_E", "tau_syn_I", "v_rest", "v_reset", "i_offset",
+                             "tau_refrac")}
+        if "tau_syn_I" in value and not np.allclose(value["tau_syn_I"], value["tau_syn_E"],
+                                                    rtol=1e-9, atol=0.0):
+            raise ValueError(f"population {label!r}: tau_syn_I must equal tau_syn_E (the model "
+                             "has one synaptic time constant), got "
+                             f"{np.unique(value['tau_syn_I'])[:3]} and {np.unique(value['tau_syn_E'])[:3]} ms")
+        if "i_offset" in value and np.any(value["i_offset"] != 0):
+            raise ValueError(f"population {label!r}: i_offset must be 0 nA (the model has no "
+                             f"bias current; use a bias spike source), got {np.unique(value['i_offset'])[:3]}")
+        if "v_reset" in value and not np.allclose(value["v_reset"], value["v_rest"], rtol=0, atol=1e-9):
+            raise ValueError(f"population {label!r}: v_reset must equal v_rest, or a neuron is "
+                             "not at rest when the next trial starts (pynn_ttfs.trials."
+                             "nest_cell_parameters)")
+        try:
+            initial_v = population.initial_values.get("v")
+            if hasattr(initial_v, "evaluate"):
+                initial_v = initial_v.evaluate(simplify=False)
+        except (NotImplementedError, AttributeError, TypeError, ValueError):
+            initial_v = None  # a view or a backend that cannot say: nothing to check
+        if initial_v is not None and not np.allclose(
+                np.broadcast_to(np.asarray(initial_v, dtype=float), (population.size,)),
+                value["v_rest"], rtol=0, atol=1e-9):
+            raise ValueError(f"population {label!r}: the initial v must equal v_rest (the model "
+                             "starts every trial at rest): population.initialize(v=v_rest)")
+        refrac = value["tau_refrac"]
+        window = D - refrac  # trial_duration = 2 W + G, tau_refrac = W + G
+        gap = refrac - window
+        min_gap = trials.DECAY_GAP_TAUS * max(float(np.max(value["tau_m"])),
+                                              float(np.max(value["tau_syn_E"])))
+        if np.any(window <= 0) or np.any(gap < min_gap * (1 - 1e-9)):
+            raise ValueError(
+                f"population {label!r}: tau_refrac={np.unique(refrac)[:3]} ms does not fit "
+                f"trial_duration={D} ms; trials stay independent and single-spike only with "
+                f"tau_refrac = W + G and trial_duration = 2 W + G, active window W > 0 and gap "
+                f"G >= {trials.DECAY_GAP_TAUS:g} max(tau_m, tau_syn) = {min_gap:g} ms "
+                "(pynn_ttfs.trials.nest_trial_layout / nest_cell_parameters)")
+        return float(np.min(window))
+
     def _find_layers(self, bias_times_ms) -> List[PyNNLayer]:
         posts = []
         for prj in self.projections:
@@ -239,6 +318,15 @@ class PyNNNetwork:
             for group, attr in ((layer.projections, "delay_ms"), (layer.bias_projections, "bias_delay_ms")):
                 if not group:
                     continue
+                for prj in group:
+                    # get(format="array") sums the synapses of one (pre, post) pair
+                    n_connections = int(prj.size(gather=True))
+                    n_pairs = int(np.isfinite(_projection_array(prj, "weight")).sum())
+                    if n_connections != n_pairs:
+                        raise ValueError(
+                            f"projection {prj.label!r} has {n_connections} connections on "
+                            f"{n_pairs} (pre, post) pairs: training keeps one weight per pair, "
+                            "so multiple synapses between one pair are not supported")
                 delays = np.concatenate([_projection_array(p, "delay").ravel()
                                          for p in group])
                 delays = delays[np.isfinite(delays)]
@@ -256,13 +344,18 @@ class PyNNNetwork:
 
     # ------------------------------------------------------------------ weights
     def _signed_array(self, group) -> np.ndarray:
-        total = None
-        for prj in group:
-            w = _projection_array(prj, "weight")
-            if _receptor(prj) == "inhibitory":
-                w = -np.abs(w)  # PyNN backends store inhibitory current weights as <= 0 or >= 0
-            total = w if total is None else np.where(np.isnan(total), w, np.nan_to_num(total) + np.nan_to_num(w))
-        return total
+        """The group's weights as the backend applies them: signed as stored (PyNN's
+        convention for current synapses, negative on the inhibitory receptor; pynn_ttfs
+        applies either sign on either receptor). An excitatory/inhibitory pair must connect
+        the same (pre, post) pairs: the model's one weight there is split between them."""
+        arrays = [_projection_array(prj, "weight") for prj in group]
+        if len(arrays) == 2:
+            if not np.array_equal(np.isfinite(arrays[0]), np.isfinite(arrays[1])):
+                raise ValueError(
+                    f"projections {group[0].label!r} and {group[1].label!r}: an "
+                    "excitatory/inhibitory pair must connect the same (pre, post) pairs")
+            return np.nan_to_num(arrays[0]) + arrays[1]
+        return arrays[0]
 
     def read_weights_na(self, layer: PyNNLayer) -> np.ndarray:
         """(n_pre [+1 bias], n_post) signed weights in nA, NaN where there is no connection."""
@@ -304,19 +397,9 @@ class PyNNNetwork:
             for group, values in groups:
                 if len(group) == 1:
                     _set_weights(group[0], values)
-                else:  # excitatory / inhibitory pair
+                else:  # excitatory / inhibitory pair, PyNN's signs: >= 0 and <= 0
                     _set_weights(group[0], np.maximum(values, 0.0))
-                    inhibitory = np.minimum(values, 0.0)
-                    if self._inhibitory_positive(group[1]):
-                        inhibitory = -inhibitory
-                    _set_weights(group[1], inhibitory)
-
-    @staticmethod
-    def _inhibitory_positive(projection) -> bool:
-        """Whether the backend stores inhibitory current weights as positive numbers."""
-        w = _projection_array(projection, "weight")
-        w = w[np.isfinite(w) & (w != 0)]
-        return bool(w.size) and bool(np.all(w > 0))
+                    _set_weights(group[1], np.minimum(values, 0.0))
 
     # ------------------------------------------------------------------ running
     def run(self, input_times_model: torch.Tensor) -> List[np.ndarray]:
@@ -331,12 +414,22 @@ class PyNNNetwork:
             # pynn_ttfs keeps a segment's trials and source spikes: a new segment per batch
             # keeps the cost of a batch independent of how many came before
             sim.reset()
-        t_offset = float(sim.get_current_time())
-        # align to the trial grid (pynn_ttfs counts trials from the segment start)
-        t_offset = math.ceil(t_offset / duration - 1e-9) * duration
+            # align to the trial grid (pynn_ttfs counts trials from the segment start)
+            t_offset = math.ceil(float(sim.get_current_time()) / duration - 1e-9) * duration
+        else:
+            # pyNN.nest sends a SpikeSourceArray's spikes through parrot neurons one
+            # min_delay early and drops (or, at t = 0, refuses) any within two min_delays
+            # of the present: the batch starts after that
+            lead = 2.0 * float(sim.get_min_delay()) + float(sim.get_time_step())
+            t_offset = float(sim.get_current_time()) + lead
+        window = min(self.active_window_ms)
         finite = x[np.isfinite(x)]
-        if finite.size and (finite.min() < 0 or finite.max() >= duration):
-            raise ValueError(f"input spike times must lie in [0, {duration}) ms within a trial")
+        if finite.size and (finite.min() < 0 or finite.max() >= window):
+            where = ("" if window == duration else
+                     f" (the active window of the {duration:g} ms trial layout: later inputs "
+                     "would reach into the next trial)")
+            raise ValueError(f"input spike times must lie in [0, {window:g}) ms within a "
+                             f"trial{where}, got [{finite.min():g}, {finite.max():g}] ms")
         self.input_population.set(spike_times=trials.spike_times_for_trials(x, duration, t_offset))
         done = []  # a bias source shared by several layers is set once (each set() is a
         # round trip to the simulator: slow on pyNN.nest)
@@ -348,10 +441,18 @@ class PyNNNetwork:
                 done.append(layer.bias_population)
         sim.run(t_offset + n_trials * duration - float(sim.get_current_time()))
         outputs = []
-        for layer in self.layers:
+        for layer, window in zip(self.layers, self.active_window_ms):
             data = layer.population.get_data("spikes", clear=True)
             times = trials.first_spike_times(data, n_trials, duration, layer.population.size,
                                              t_start=t_offset)
+            late = np.isfinite(times) & (times >= window)
+            if window < duration and late.any():
+                warnings.warn(
+                    f"{int(late.sum())} first spike(s) of population {layer.population.label!r} "
+                    f"came after the active window ({window:g} ms of each {duration:g} ms "
+                    "trial): those neurons were still refractory when their next trial began, "
+                    "so their next recorded spikes may differ from the model's; a longer "
+                    "trial (active window) avoids this", RuntimeWarning, stacklevel=2)
             outputs.append(times / tau)
         return outputs
 
