@@ -122,6 +122,13 @@ class Projection(common.Projection):
         _check_list_indices(connector, self.pre.size, self.post.size)
         connector.connect(self)
         self._shrink()
+        # connectors add connections post by post; PyNN reads a 1-D list of values given
+        # to set() in row-major (pre, post) order, so the connections are kept in that
+        # order (a pair's multiple synapses in creation order): get(format="list") then
+        # round-trips through set() as on NEST
+        order = np.lexsort((self._post_index, self._pre_index))
+        for name in ("_pre_index", "_post_index", "_weight", "_delay"):
+            setattr(self, name, getattr(self, name)[order])
         simulator.state.register_projection(self)
 
     # -- storage ----------------------------------------------------------------------
@@ -236,6 +243,23 @@ class Projection(common.Projection):
             result.append(out)
         return result
 
+    def _value_list_to_array(self, attributes):
+        """A 1-D list of values for set(): one per connected (pre, post) pair, in the
+        order of ``get(format="list")`` (row-major), as PyNN reads it; checked here, where
+        PyNN would fail with a bare numpy indexing error."""
+        n_pairs = None
+        for name, value in attributes.items():
+            if isinstance(value, list) or (isinstance(value, np.ndarray) and value.ndim == 1):
+                if n_pairs is None:
+                    n_pairs = int(np.unique(self._pre_index * self.post.size + self._post_index).size)
+                if len(value) != n_pairs:
+                    multiple = (f" ({self._n} connections: a pair's multiple synapses all take "
+                                "its one value)" if self._n != n_pairs else "")
+                    raise ValueError(f"{name}: a list of values needs one per connected "
+                                     f"(pre, post) pair, {n_pairs}{multiple}, in the order of "
+                                     f"get(format='list'); got {len(value)}")
+        return super()._value_list_to_array(attributes)
+
     def _set_attributes(self, parameter_space):
         arrays = self._arrays()
         pre, post = arrays["presynaptic_index"], arrays["postsynaptic_index"]
@@ -247,7 +271,9 @@ class Projection(common.Projection):
             if larr.is_homogeneous:
                 value = np.asarray(larr.evaluate(simplify=True), dtype=float)
             else:
-                value = np.asarray(larr.evaluate(simplify=False), dtype=float)[pre, post]
+                # a RandomDistribution on a 1 x 1 projection evaluates to shape (1,)
+                value = np.broadcast_to(np.asarray(larr.evaluate(simplify=False), dtype=float),
+                                        (self.pre.size, self.post.size))[pre, post]
             updates[name] = _check_weight(value) if name == "weight" else _check_delay(value)
         for name, value in updates.items():  # all validated before any is written
             target = self._weight if name == "weight" else self._delay

@@ -220,9 +220,10 @@ def _small_projection():
 
 def test_get_list_and_array_with_nan():
     prj = _small_projection()
-    assert prj.get("weight", format="list") == [(0, 0, 0.5), (2, 0, -0.5), (1, 1, 0.25)]
+    # row-major (pre, post) order, whatever order the connector made them in
+    assert prj.get("weight", format="list") == [(0, 0, 0.5), (1, 1, 0.25), (2, 0, -0.5)]
     assert prj.get(["weight", "delay"], format="list", with_address=False) == [
-        (0.5, 1.0), (-0.5, 2.0), (0.25, 0.0)]
+        (0.5, 1.0), (0.25, 0.0), (-0.5, 2.0)]
     weights, delays = prj.get(["weight", "delay"], format="array")
     expected_w = np.array([[0.5, np.nan], [np.nan, 0.25], [-0.5, np.nan]])
     np.testing.assert_array_equal(weights, expected_w)
@@ -236,11 +237,36 @@ def test_set_scalar_array_and_random():
     assert [c.weight for c in prj.connections] == [0.75, 0.75, 0.75]
     matrix = np.arange(6, dtype=float).reshape(3, 2)
     prj.set(weight=matrix, delay=matrix + 1)
-    np.testing.assert_array_equal(np.array(prj.get("weight", format="list"))[:, 2], [0.0, 4.0, 3.0])
-    np.testing.assert_array_equal(np.array(prj.get("delay", format="list"))[:, 2], [1.0, 5.0, 4.0])
+    np.testing.assert_array_equal(np.array(prj.get("weight", format="list"))[:, 2], [0.0, 3.0, 4.0])
+    np.testing.assert_array_equal(np.array(prj.get("delay", format="list"))[:, 2], [1.0, 4.0, 5.0])
     prj.set(weight=sim.RandomDistribution("uniform", (-2.0, -1.0), rng=sim.NumpyRNG(seed=1)))
     w = np.array(prj.get("weight", format="list"))[:, 2]
     assert np.all((w >= -2.0) & (w <= -1.0)) and len(np.unique(w)) == 3
+
+
+def test_a_list_from_get_round_trips_through_set():
+    """PyNN reads a 1-D list given to set() in row-major (pre, post) order; connectors add
+    connections post by post, so the connections are kept in that order (before, the
+    round trip scrambled the weights of an all-to-all projection)."""
+    sim.setup()
+    pre = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    post = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    w = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    prj = sim.Projection(pre, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=w))
+    prj.set(weight=prj.get("weight", format="list", with_address=False))
+    np.testing.assert_array_equal(prj.get("weight", format="array"), w)
+    prj.set(weight=2 * np.array(prj.get("weight", format="list", with_address=False)))
+    np.testing.assert_array_equal(prj.get("weight", format="array"), 2 * w)
+    with pytest.raises(ValueError, match=r"weight: a list of values needs one per connected "
+                                         r"\(pre, post\) pair, 6.*got 5"):
+        prj.set(weight=[1.0] * 5)
+    twice = sim.Projection(pre, post, sim.FromListConnector([(0, 0, 1.0, 0.1), (0, 0, 2.0, 0.1)]))
+    with pytest.raises(ValueError, match="2 connections: a pair's multiple synapses"):
+        twice.set(weight=[1.0, 2.0])
+    # a RandomDistribution on a single connection
+    single = sim.Projection(pre[0:1], post[1:2], sim.AllToAllConnector())
+    single.set(weight=sim.RandomDistribution("uniform", (20.0, 21.0), rng=sim.NumpyRNG(seed=2)))
+    assert 20.0 <= single.get("weight", format="array")[0, 0] <= 21.0
 
 
 def test_set_rejects_bad_values_and_keeps_old_ones():
@@ -249,15 +275,15 @@ def test_set_rejects_bad_values_and_keeps_old_ones():
         prj.set(weight=np.nan)
     with pytest.raises(errors.ConnectionError, match="delay must be finite and >= 0"):
         prj.set(delay=-1.0)
-    assert [c.weight for c in prj.connections] == [0.5, -0.5, 0.25]
+    assert [c.weight for c in prj.connections] == [0.5, 0.25, -0.5]
 
 
 def test_connection_objects_write_through():
     prj = _small_projection()
-    c = prj[1]
+    c = prj[2]
     assert (c.presynaptic_index, c.postsynaptic_index, c.weight, c.delay) == (2, 0, -0.5, 2.0)
     c.weight, c.delay = 0.125, 3.0
-    assert prj.get(["weight", "delay"], format="list")[1] == (2, 0, 0.125, 3.0)
+    assert prj.get(["weight", "delay"], format="list")[2] == (2, 0, 0.125, 3.0)
     with pytest.raises(errors.ConnectionError):
         c.delay = -0.5
 
