@@ -55,6 +55,34 @@ def test_delays_multapses_and_multiple_spikes_per_source_are_exact():
                 assert abs(value - expected) < 1e-9
 
 
+def test_many_distinct_delays_are_exact_and_reported():
+    """Every distinct delay is its own block of input events (exact arrival times); with
+    more than MANY_DELAYS of them in one projection the cost is reported, the result stays
+    the one of the same connections grouped by hand."""
+    from pynn_ttfs.backends.software.substrate import MANY_DELAYS
+    n_pre = MANY_DELAYS + 1
+    delays = 0.1 + 0.01 * np.arange(n_pre)
+    spikes = np.full((1, n_pre, 1), np.inf)
+    spikes[0, :, 0] = np.linspace(0.0, 2.0, n_pre)
+    results = []
+    for per_connection_delay in (True, False):
+        graph = NetworkGraph()
+        graph.add_population(PopulationSpec("in", n_pre, SOURCE))
+        graph.add_population(lif("out", 1))
+        graph.add_projection(projection("p", "in", "out", np.arange(n_pre), np.zeros(n_pre, int),
+                                        np.full(n_pre, 0.2), delays if per_connection_delay
+                                        else np.zeros(n_pre)))
+        inputs = spikes if per_connection_delay else spikes + delays[None, :, None]
+        if per_connection_delay:
+            with pytest.warns(RuntimeWarning, match=f"{n_pre} distinct delays"):
+                result = get_substrate("software").run(graph, TrialInput({"in": inputs}))
+        else:
+            result = get_substrate("software").run(graph, TrialInput({"in": inputs}))
+        results.append(result.first_spike_times["out"])
+    assert np.isfinite(results[0]).all()
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12)
+
+
 def test_dag_with_skip_connection_and_trials_independent():
     graph = NetworkGraph()
     graph.add_population(PopulationSpec("in", 4, SOURCE))

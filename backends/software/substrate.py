@@ -1,6 +1,7 @@
 """Runs a NetworkGraph on the exact closed-form engine, all trials of a batch at once."""
 from __future__ import annotations
 
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -31,6 +32,10 @@ def resolve_dtype(dtype) -> torch.dtype:
     return _DTYPES[dtype]
 
 
+#: more distinct delays than this in one projection get a warning (see compile_layer_inputs)
+MANY_DELAYS = 64
+
+
 def compile_layer_inputs(
     graph: NetworkGraph,
     label: str,
@@ -53,7 +58,14 @@ def compile_layer_inputs(
         pre_times = event_times[proj.pre]  # (trials, n_pre, k)
         if proj.weight.size == 0:
             continue
-        for delay in np.unique(proj.delay):
+        delays = np.unique(proj.delay)
+        if delays.size > MANY_DELAYS:
+            warnings.warn(
+                f"projection {proj.label!r} has {delays.size} distinct delays: each becomes its "
+                f"own block of input events with a dense weight block over the {post.size} "
+                "target neurons, so time and memory grow with their number; delays rounded "
+                "to a grid (e.g. the timestep) share blocks", RuntimeWarning, stacklevel=2)
+        for delay in delays:
             in_group = proj.delay == delay
             pre_index = proj.pre_index[in_group]
             used_pre, local_pre = np.unique(pre_index, return_inverse=True)
