@@ -42,7 +42,8 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay="aut
 
     ``timestep`` (ms): sampling interval of recorded membrane potentials (spike times are
     exact, not on a grid). ``min_delay`` (ms, default = timestep): the delay of synapses
-    created without one; any delay >= 0 is simulated exactly. ``backend``: substrate name
+    created without one; any delay >= 0 is simulated exactly (up to ``max_delay``, ms,
+    when one is given; "auto": no limit). ``backend``: substrate name
     ("software" or "bss2"); ``device`` ("cpu", "cuda") and ``dtype`` ("float32",
     "float64") go to the substrate, and so do the other keyword arguments its constructor
     accepts (e.g. ``chip_seed``); the rest (``threads=``, ``verbosity=``...) are ignored.

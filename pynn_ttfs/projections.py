@@ -5,7 +5,9 @@ connectors (AllToAll 784 x 350) build quickly.
 Weights are signed and used as given on either receptor type (tau_syn_E == tau_syn_I, so
 the receptor does not change the dynamics): one projection may mix signs, and PyNN's
 convention (inhibitory receptor, negative weights) works unchanged. A delay shifts the
-arrival time of the presynaptic spike exactly.
+arrival time of the presynaptic spike exactly. Any delay >= 0 ms is simulated (an exact,
+event-based substrate has no communication step, so ``min_delay`` is only the default
+delay); a ``max_delay`` given to ``setup()`` is enforced.
 """
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ def _check_delay(values) -> np.ndarray:
     bad = ~np.isfinite(values) | (values < 0)
     if np.any(bad):
         raise errors.ConnectionError(f"delay must be finite and >= 0 ms, got {values[bad].ravel()[:5]}")
+    max_delay = simulator.state.max_delay  # inf unless setup() was given one
+    if np.any(values > max_delay):
+        raise errors.ConnectionError(f"delay must be <= max_delay={max_delay} ms (set in "
+                                     f"setup()), got {values[values > max_delay].ravel()[:5]}")
     return values
 
 

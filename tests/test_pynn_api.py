@@ -802,3 +802,21 @@ def test_setup_warns_about_a_misspelt_option_of_its_own():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sim.setup(threads=2, verbosity="error", spike_precision="on_grid")  # others' options
+
+
+def test_a_max_delay_given_to_setup_is_enforced():
+    sim.setup(max_delay=5.0)
+    pre = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))
+    post = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    with pytest.raises(errors.ConnectionError, match="delay must be <= max_delay=5.0 ms"):
+        sim.Projection(pre, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=6.0))
+    prj = sim.Projection(pre, post, sim.OneToOneConnector(), sim.StaticSynapse(weight=1.0, delay=5.0))
+    with pytest.raises(errors.ConnectionError, match="max_delay"):
+        prj.set(delay=7.5)
+    with pytest.raises(errors.ConnectionError, match="max_delay"):
+        prj[0].delay = 7.5
+    assert prj.get("delay", format="list", with_address=False) == [5.0, 5.0]  # kept
+    sim.setup()  # "auto": no upper limit
+    pre = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    post = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(pre, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=500.0))
