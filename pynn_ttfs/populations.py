@@ -8,9 +8,9 @@ InvalidParameterValueError and leaves the population unchanged.
 from __future__ import annotations
 
 import numpy as np
-from lazyarray import larray as LazyArray
 from pyNN import common, errors
-from pyNN.parameters import ParameterSpace, Sequence, simplify
+# PyNN's own LazyArray: its per-cell get/set_initial_value assert this type
+from pyNN.parameters import LazyArray, ParameterSpace, Sequence, simplify
 from pyNN.standardmodels import ModelNotAvailable, StandardCellType
 
 from . import simulator
@@ -242,6 +242,17 @@ class Population(common.Population):
         values = np.broadcast_to(np.asarray(initial_values.evaluate(simplify=False), float), (self.size,))
         if _is_ttfs(self.celltype):
             _check_initial_values(self, variable, values, self._native_array("v_rest"))
+
+    def _set_cell_initial_value(self, id, variable, value):
+        """``cell.set_initial_value(...)``: checked like ``initialize()`` (PyNN's version
+        writes into the array unchecked)."""
+        stored = self.initial_values.get(variable)
+        full = (np.broadcast_to(np.asarray(stored.evaluate(simplify=False), float), (self.size,)).copy()
+                if stored is not None else np.zeros(self.size))
+        full[self.id_to_local_index(id)] = value
+        if _is_ttfs(self.celltype):
+            _check_initial_values(self, variable, full, self._native_array("v_rest"))
+        self.initial_values[variable] = LazyArray(full, shape=(self.size,), dtype=float)
 
     def _get_view(self, selector, label=None):
         return PopulationView(self, selector, label)

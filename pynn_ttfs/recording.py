@@ -11,6 +11,8 @@ state and hands them to PyNN's neo output code.
 
 Spikes and v start where recording of that variable started (``record()`` after a run
 returns nothing from before), or where ``get_data(clear=True)`` last cleared.
+``record(None)`` stops recording and, as on NEST, drops what was recorded and not yet
+retrieved: recording again starts afresh (v samples before it are NaN).
 """
 from __future__ import annotations
 
@@ -27,6 +29,16 @@ from . import simulator
 
 class Recorder(recording.Recorder):
     _simulator = simulator
+
+    def record(self, variables, ids, sampling_interval=None, locations=None):
+        # checked before PyNN marks the variables as recorded, so a refused interval
+        # leaves the recording as it was
+        if sampling_interval is not None and not (
+                isinstance(sampling_interval, (int, float, np.integer, np.floating))
+                and sampling_interval > 0 and math.isfinite(sampling_interval)):
+            raise ValueError(f"sampling_interval must be a finite number > 0 ms, got "
+                             f"{sampling_interval!r}")
+        super().record(variables, ids, sampling_interval, locations)
 
     def _record(self, variable, new_ids, sampling_interval=None):
         if variable.location is not None:
@@ -149,7 +161,9 @@ class Recorder(recording.Recorder):
         pass  # results stay in the state; _recording_start_time filters what is returned
 
     def _reset(self):
-        pass
+        # record(None): a variable recorded again starts at that time, as if new (nothing
+        # from before the stop, nothing from the time it was off)
+        self.__dict__.get("_variable_start", {}).clear()
 
     def get(self, variables, gather=False, filter_ids=None, clear=False,
             annotations=None, locations=None):

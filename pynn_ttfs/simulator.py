@@ -51,6 +51,18 @@ class SegmentResults:
         # spike source -> (neuron index array, time array) of the spikes delivered so far
         self.source_spikes: Dict[object, tuple] = {}
 
+    _FIELDS = ("spike_times", "trial_spike_times", "v", "v_interval", "source_spikes")
+
+    def snapshot(self) -> dict:
+        """The stored results, to restore after a failed run (the values are replaced,
+        never changed in place, so shallow copies suffice)."""
+        return {name: dict(getattr(self, name)) for name in self._FIELDS} | {"t_done": self.t_done}
+
+    def restore(self, saved: dict) -> None:
+        for name in self._FIELDS:
+            setattr(self, name, dict(saved[name]))
+        self.t_done = saved["t_done"]
+
     def deliver_source_spikes(self, pop, t_old: float, tstop: float) -> None:
         """Commit the source's current spike times in [t_old, tstop): later changes of
         spike_times affect only the future."""
@@ -120,7 +132,9 @@ class State(common.control.BaseState):
     def graph_labels(self) -> Dict[object, str]:
         labels, used = {}, set()
         for i, pop in enumerate(self.populations):
-            label = pop.label if pop.label not in used else f"{pop.label}#{i}"
+            label, k = pop.label, i
+            while label in used:  # a duplicate label gets a suffix no population uses
+                label, k = f"{pop.label}#{k}", k + 1
             used.add(label)
             labels[pop] = label
         return labels
@@ -150,7 +164,14 @@ class State(common.control.BaseState):
             tstop = self.t  # build_run already rejected real steps back in time
         if self.trial_duration is not None and not self.trial_duration > 0:
             raise ValueError(f"trial_duration must be > 0 ms or None, got {self.trial_duration}")
-        self._compute(self.t, tstop)
+        saved = self.results.snapshot()
+        try:
+            self._compute(self.t, tstop)
+        except BaseException:
+            # a run that fails (a chip over capacity, Ctrl-C) leaves the segment as it was,
+            # so a retry delivers each input spike once
+            self.results.restore(saved)
+            raise
         if self.min_delay_auto:  # like NEST: the smallest delay in the network
             delays = [prj._delay[:len(prj)].min() for prj in self.projections if len(prj)]
             if delays:
@@ -165,7 +186,11 @@ class State(common.control.BaseState):
         return np.floor(np.asarray(times) / self.trial_duration + _TIME_EPS).astype(np.int64)
 
     def _compute(self, t_old: float, tstop: float) -> None:
-        graph = self.build_graph()
+        graph = self.build_graph()  # checked also for run(0): a recurrent network fails
+        if not tstop > t_old:
+            # nothing to compute; v samples at t are added by the next run, which computes
+            # them (stored now, they would stay v_rest)
+            return
         labels = self.graph_labels()
         D = self.trial_duration
         if D is None:

@@ -727,7 +727,10 @@ def test_a_changed_sampling_interval_never_mixes_grids():
     fine = sim.simulator.state.populations[-1]
     fine.record("v", sampling_interval=0.5)
     sim.run(3.0)
-    np.testing.assert_allclose(values, _v(fine)[1])  # one trial: the past is recomputed exactly
+    # record(None) dropped the samples before it (as on NEST); after it the new grid,
+    # computed exactly (one trial: the past is recomputed)
+    assert np.isnan(values[times < 2.0]).all()
+    np.testing.assert_allclose(values[times >= 2.0], _v(fine)[1][times >= 2.0])
 
 
 def test_nothing_is_returned_from_before_a_variable_was_recorded():
@@ -820,3 +823,92 @@ def test_a_max_delay_given_to_setup_is_enforced():
     pre = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
     post = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
     sim.Projection(pre, post, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=500.0))
+
+
+def test_a_failed_run_leaves_the_segment_as_it_was(monkeypatch):
+    """A run that raises (an emulated chip over capacity, Ctrl-C) must not deliver its
+    input spikes: the retry would have them twice."""
+    src, out = _one_input_network()
+    src.record("spikes")
+    out.record("spikes")
+    substrate = sim.simulator.state.get_substrate()
+    original = substrate.run
+
+    def fail_once(*args, **kwargs):
+        monkeypatch.setattr(substrate, "run", original)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(substrate, "run", fail_once)
+    with pytest.raises(KeyboardInterrupt):
+        sim.run(10.0)
+    assert sim.get_current_time() == 0.0
+    sim.run(10.0)
+    retried = first_spikes(out)
+    assert [list(t.magnitude) for t in src.get_data("spikes").segments[0].spiketrains] == \
+        [[1.0, 3.2, 6.0]] * 3
+    _, clean = _one_input_network()
+    clean.record("spikes")
+    sim.run(10.0)
+    np.testing.assert_array_equal(retried, first_spikes(clean))
+    assert np.isfinite(retried).all()
+
+
+def test_run_zero_after_record_does_not_fix_a_v_sample():
+    values = {}
+    for with_run_zero in (False, True):
+        src, out = _one_input_network()
+        sim.run(4.0)
+        out.record("v")
+        if with_run_zero:
+            sim.run(0.0)
+        sim.run(3.0)
+        times, v = _v(out)
+        values[with_run_zero] = v[np.isclose(times, 4.0)]
+    assert values[False] > -65.0  # the input at 1 ms has raised it
+    np.testing.assert_array_equal(values[True], values[False])
+
+
+def test_record_none_then_record_again_starts_afresh():
+    sim.setup(timestep=0.5, trial_duration=10.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0, 11.0, 21.0, 31.0]))
+    out = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=5.0, delay=0.0))
+    out.record("spikes")
+    sim.run(15.0)
+    out.record(None)
+    sim.run(10.0)  # the spike of the trial at 20 ms fires while recording is off
+    out.record("spikes")
+    sim.run(10.0)
+    train = out.get_data("spikes").segments[0].spiketrains[0]
+    assert len(train) == 1 and 30.0 < float(train.magnitude[0]) < 40.0
+
+
+def test_cell_initial_values_are_read_and_checked():
+    sim.setup()
+    pop = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    assert pop[0].get_initial_value("v") == TTFS.get("v_rest", -65.0)
+    with pytest.raises(errors.InvalidParameterValueError, match="must equal v_rest"):
+        pop[1].set_initial_value("v", -99.0)
+    pop[1].set_initial_value("v", TTFS.get("v_rest", -65.0))  # at rest: accepted
+    pop[0:1].initialize(v=TTFS.get("v_rest", -65.0))
+    assert pop[0].get_initial_value("v") == TTFS.get("v_rest", -65.0)
+
+
+def test_a_refused_sampling_interval_leaves_v_unrecorded():
+    sim.setup()
+    pop = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    with pytest.raises(ValueError, match="sampling_interval must be a finite number > 0"):
+        pop.record("v", sampling_interval=0)
+    assert not pop._records_v()
+
+
+def test_duplicate_labels_and_their_suffixes_do_not_collide():
+    sim.setup()
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]), label="x")
+    a = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS), label="x#2")
+    b = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS), label="x")
+    for pop in (a, b):
+        sim.Projection(src, pop, sim.AllToAllConnector(), sim.StaticSynapse(weight=5.0, delay=0.0))
+        pop.record("spikes")
+    sim.run(20.0)
+    assert np.isfinite(first_spikes(a)).all() and np.isfinite(first_spikes(b)).all()
