@@ -63,6 +63,32 @@ def test_matches_independent_root_finder_other_ratios():
     assert checked >= 10
 
 
+@pytest.mark.parametrize("inputs, weights, ratio, expected_after_last", [
+    ((0.0, 1500.0), (0.5, 6.0), 2.0, "spike"),   # expm1 overflowed: NaN carried, spike lost
+    ((0.0, 730.0), (0.5, 0.5), 50.0, "silent"),  # inf potential read as a crossing
+    ((0.0, 400.0), (0.5, 3.0), 0.5, "spike"),    # tau_mem < tau_syn: span in tau_mem units
+])
+def test_long_gaps_between_inputs_neither_invent_nor_lose_spikes(implementation, inputs, weights,
+                                                                 ratio, expected_after_last):
+    """After a gap of hundreds of tau the first input has decayed to nothing: the neuron
+    answers as for the last input alone. The CPU loops have no span limit; the tensor path
+    refuses spans its exponential sums cannot hold, instead of returning inf."""
+    t = torch.tensor([inputs], dtype=torch.float64)
+    w = torch.tensor(weights, dtype=torch.float64)[:, None]
+    if implementation == "tensors":
+        with pytest.raises(ValueError, match="span"):
+            solve_first_spike_times_general(t, w, 1.0, ratio, 1.0)
+        return
+    ours = solve_first_spike_times_general(t, w, 1.0, ratio, 1.0).item()
+    alone = ode_reference.first_crossing(np.array([0.0]), np.array([weights[1]]), 1.0, ratio, 1.0,
+                                         t_max=40.0)
+    assert math.isfinite(alone) == (expected_after_last == "spike")
+    if math.isfinite(alone):
+        assert abs(ours - (inputs[1] + alone)) < 1e-6
+    else:
+        assert ours == math.inf
+
+
 def test_per_trial_threshold_and_edge_cases():
     rng = np.random.default_rng(3)
     t, w = random_layer(rng, 40, 5, 8)

@@ -436,10 +436,15 @@ if COMPILED:
         """v(s) and dv/ds, s after an input at which v = v0 and the current is i0
         (the formula of ``general._potential``)."""
         x = s / tau_syn
-        g = x if ratio_one else math.expm1(x * delta / r) / delta
         decay = math.exp(-x)
-        v = v0 * math.exp(-x / r) + i0 * decay * g
-        slope = decay * (-v0 * (1.0 + delta * g) + i0 * (1.0 - g)) / (r * tau_syn)
+        if ratio_one:
+            decay_g = decay * x
+        elif x * delta / r < 700.0:
+            decay_g = decay * (math.expm1(x * delta / r) / delta)
+        else:  # expm1 would overflow (0 * inf = NaN): the difference form no longer cancels
+            decay_g = (math.exp(-x / r) - decay) / delta
+        v = v0 * math.exp(-x / r) + i0 * decay_g
+        slope = (-v0 * (decay + delta * decay_g) + i0 * (decay - decay_g)) / (r * tau_syn)
         return v, slope
 
     _general_potential = njit(cache=True, inline="always")(_general_potential)

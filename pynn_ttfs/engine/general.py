@@ -55,14 +55,28 @@ def _g(x: torch.Tensor, delta: torch.Tensor, r: torch.Tensor, ratio_one: torch.T
     return torch.where(ratio_one, x, torch.expm1(x * delta / r) / safe_delta)
 
 
+#: above this exponent expm1 overflows: e^{-x} g is then taken as (e^{-x/r} - e^{-x}) / delta
+_EXP_LIMIT = 700.0
+
+
+def _decay_times_g(x, delta, r, ratio_one):
+    """e^{-x} g(x) without overflow: for r > 1 over long spans g alone overflows (and
+    0 * inf is NaN); there the difference form, which no longer cancels, is exact."""
+    a = x * delta / r
+    safe_delta = torch.where(ratio_one, torch.ones_like(delta), delta)
+    near = torch.exp(-x) * _g(x, delta, r, ratio_one).where(a < _EXP_LIMIT, torch.zeros_like(a))
+    far = (torch.exp(-x / r) - torch.exp(-x)) / safe_delta
+    return torch.where(ratio_one | (a < _EXP_LIMIT), near, far)
+
+
 def _potential(s, v0, i0, tau_syn, r, delta, ratio_one):
     """v(s) and dv/ds inside one interval (all tensors broadcast together)."""
     x = s / tau_syn
-    g = _g(x, delta, r, ratio_one)
     decay = torch.exp(-x)
-    v = v0 * torch.exp(-x / r) + i0 * decay * g
+    decay_g = _decay_times_g(x, delta, r, ratio_one)
+    v = v0 * torch.exp(-x / r) + i0 * decay_g
     # dv/ds = e^{-x} [ -v0 (1 + delta g) + i0 (1 - g) ] / (r tau_syn)
-    slope = decay * (-v0 * (1.0 + delta * g) + i0 * (1.0 - g)) / (r * tau_syn)
+    slope = (-v0 * (decay + delta * decay_g) + i0 * (decay - decay_g)) / (r * tau_syn)
     return v, slope
 
 
@@ -73,11 +87,14 @@ def _solve_chunk(sorted_times, sorted_weights, tau_syn, tau_mem, threshold, time
     finite = torch.isfinite(sorted_times)  # (b, n)
     first = torch.where(finite[:, :1], sorted_times[:, :1], torch.zeros_like(sorted_times[:, :1]))
     rel = torch.where(finite, sorted_times - first, torch.zeros_like(sorted_times))  # (b, n)
-    span = (rel.max() / tau_syn.min()).item() if rel.numel() else 0.0
+    # the sums below hold e^{t / tau} for tau_syn and tau_mem: the shorter one bounds the span
+    shortest = torch.minimum(tau_syn, tau_mem).min()
+    span = (rel.max() / shortest).item() if rel.numel() else 0.0
     if span > MAX_SPAN_TAU_SYN:
         raise ValueError(
-            f"the finite input times of one sample span {span:.1f} tau_syn, more than the "
-            f"{MAX_SPAN_TAU_SYN:.0f} tau_syn the general solver supports; shorten the trial"
+            f"the finite input times of one sample span {span:.1f} times the shorter of "
+            f"tau_syn and tau_mem, more than the {MAX_SPAN_TAU_SYN:.0f} the tensor path of the "
+            "general solver supports; shorten the trial (the CPU loops have no such limit)"
         )
     r = tau_mem / tau_syn
     delta = r - 1.0
