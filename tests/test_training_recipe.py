@@ -320,3 +320,39 @@ def test_a_checkpoint_with_other_neuron_parameters_is_refused():
     state["delays"] = [0.02, 0.0]
     with pytest.raises(ValueError, match="layer 0: the saved network's delay 0.02"):
         other.load_state_dict(state)
+
+
+def test_negative_noisy_input_times_are_clamped_or_reflected():
+    """input_noise_negative: "clamp" (to 0, this project's runs) or "reflect" (|t|, the
+    reference code's apply_noise); the same noise draws either way."""
+    from pynn_ttfs.training.datasets import load_yinyang
+    from pynn_ttfs.training.trainer import Trainer
+    data = load_yinyang(sizes={"train": 60, "val": 10, "test": 10})
+    first_batch = {}
+    for mode in ("clamp", "reflect"):
+        recipe = published_recipe("yinyang", input_noise=1.0, input_noise_negative=mode,
+                                  batch_size=60, epochs=1)
+        trainer = Trainer.for_dataset(recipe, 4, 3)
+        forward = trainer.forward
+        seen = []
+
+        class Capturing:
+            def __call__(self, inputs):
+                seen.append(inputs.clone())
+                return forward(inputs)
+
+            def __getattr__(self, name):
+                return getattr(forward, name)
+
+        trainer.forward = Capturing()
+        trainer.train_epoch(data.train)
+        first_batch[mode] = seen[0]
+    clamped, reflected = first_batch["clamp"], first_batch["reflect"]
+    finite = torch.isfinite(clamped)
+    assert (clamped[finite] >= 0).all() and (reflected[finite] >= 0).all()
+    at_zero = finite & (clamped == 0)
+    assert at_zero.sum() > 10  # sigma 1 tau_s: many noisy times fall below 0
+    assert (reflected[at_zero] > 0).all()
+    torch.testing.assert_close(reflected[finite & ~at_zero], clamped[finite & ~at_zero])
+    with pytest.raises(ValueError, match="input_noise_negative must be 'clamp' or 'reflect'"):
+        published_recipe("yinyang", input_noise_negative="mirror")

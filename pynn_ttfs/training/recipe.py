@@ -97,6 +97,9 @@ class Recipe:
     #: where the model can be flat or falling at T and 1 / v'(T) has any size and sign.
     min_slope: Optional[float] = None
     input_noise: float = 0.0  # Gaussian sigma on input times during training, tau_s
+    #: a noisy input time below 0: "clamp" to 0 (every result in the README) or "reflect"
+    #: to |t| (the reference code's apply_noise; its paper does not say)
+    input_noise_negative: str = "clamp"
     #: training images shifted by a random whole number of pixels in [-n, n] along each
     #: axis, drawn per sample and batch (image datasets only); 0 = off, as published
     shift_pixels: int = 0
@@ -151,6 +154,9 @@ class Recipe:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.lr_schedule not in ("step", "cosine"):
             raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
+        if self.input_noise_negative not in ("clamp", "reflect"):
+            raise ValueError(f"input_noise_negative must be 'clamp' or 'reflect', got "
+                             f"{self.input_noise_negative!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.tau_ratio not in (1.0, 2.0):

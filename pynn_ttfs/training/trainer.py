@@ -152,7 +152,9 @@ class Trainer:
                 inputs = self._shifted(inputs, split)
             if self.recipe.input_noise > 0:
                 noise = torch.randn(inputs.shape, generator=self.generator, dtype=torch.float64)
-                inputs = torch.clamp(inputs + self.recipe.input_noise * noise.to(inputs), min=0.0)
+                noisy = inputs + self.recipe.input_noise * noise.to(inputs)
+                inputs = (noisy.abs() if self.recipe.input_noise_negative == "reflect"
+                          else torch.clamp(noisy, min=0.0))
             layer_times = self.forward(inputs)
             result = self.step(inputs, layer_times, labels)
             self.forward.write_weights()
