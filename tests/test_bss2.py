@@ -271,3 +271,63 @@ def test_chip_config_needs_finite_values_and_thresholds_stay_above_rest():
             ChipConfig(**change)
     chip = ChipInstance(0, ChipConfig(calibrated_threshold_spread=0.5))
     assert chip._drift_threshold.min() >= 0.2
+
+
+def _one_synapse_graph(weights_model, pre_index, n_pre=1):
+    g = NetworkGraph()
+    g.add_population(PopulationSpec("in", n_pre, SOURCE))
+    g.add_population(lif("out", 1))
+    g.add_projection(ProjectionSpec("p", "in", "out", np.asarray(pre_index), np.zeros(len(pre_index), int),
+                                    np.asarray(weights_model, float) * THRESHOLD_NA,
+                                    np.zeros(len(pre_index))))
+    return g
+
+
+def test_multiple_synapses_of_a_pair_meet_on_one_6bit_synapse():
+    """Two connections between the same pair (same delay) are one synapse of the chip:
+    their sum is stored in 6 bits and clipped like one weight of that size (before, each
+    was quantised alone and the chip applied twice the largest weight)."""
+    trials = TrialInput({"in": np.zeros((1, 3, 1))})
+    chip = BSS2Substrate(ideal=True, weight_resolution=30.0)
+    pairs = [0, 0, 1, 1, 2, 2]  # three sources, each connected twice
+    with pytest.warns(RuntimeWarning, match="3 chip synapse weight.* clipped to \\+-63"):
+        doubled = chip.run(_one_synapse_graph([2.1] * 6, pairs, 3), trials).first_spike_times["out"]
+    once = chip.run(_one_synapse_graph([2.1] * 3, [0, 1, 2], 3), trials).first_spike_times["out"]
+    assert np.isfinite(once).all()
+    np.testing.assert_array_equal(doubled, once)
+    # below the limit the sum is what the chip holds: 2 x 0.5 = one synapse of 1.0
+    half = chip.run(_one_synapse_graph([0.5] * 6, pairs, 3), trials).first_spike_times["out"]
+    whole = chip.run(_one_synapse_graph([1.0] * 3, [0, 1, 2], 3), trials).first_spike_times["out"]
+    assert np.isfinite(whole).all()
+    np.testing.assert_array_equal(half, whole)
+
+
+def test_an_excitatory_inhibitory_pair_from_the_same_sources_shares_their_inputs():
+    """A signed input has an excitatory and an inhibitory synapse row: the same 200 sources
+    through two projections need 200 inputs, not 400; distinct sources still count."""
+    n = 200
+    g = NetworkGraph()
+    g.add_population(PopulationSpec("in", n, SOURCE))
+    g.add_population(lif("out", 2))
+    g.add_projection(dense("in→out", "in", "out", n, 2, np.full((n, 2), 0.1)))
+    g.add_projection(dense("in→out", "in", "out", n, 2, np.full((n, 2), -0.1)))
+    chip = BSS2Substrate(ideal=True, weight_resolution=30.0)
+    assert chip.placement(g) == {"out": 0}
+    keys = chip.chip_weights(g)  # the pair shares PyNN's default label: both are kept
+    assert sorted(keys) == ["in→out", "in→out#1"]
+    assert (keys["in→out"] > 0).all() and (keys["in→out#1"] < 0).all()
+    g.add_population(PopulationSpec("more", 100, SOURCE))
+    g.add_projection(dense("more→out", "more", "out", 100, 2, np.full((100, 2), 0.01)))
+    with pytest.raises(ValueError, match="needs 300 signed inputs .* 44 too many"):
+        chip.placement(g)
+
+
+def test_circuits_the_calibration_could_not_trim_are_reported(cache_dir):
+    g, trials = yinyang_like(seed=2)
+    small = ChipConfig(n_neurons=64)
+    chip = BSS2Substrate(chip_seed=5, calibration_dir=cache_dir, chip_config=small)
+    flagged = np.flatnonzero(~chip.calibration.calibratable)
+    used = set(chip.circuits[:43].tolist())  # 40 hidden + 3 output neurons
+    assert used & set(flagged.tolist())  # this chip has one in use
+    with pytest.warns(RuntimeWarning, match=r"chip 5: hidden\[\d+\] \(circuit \d+\) sit on circuits"):
+        chip.run(g, trials)

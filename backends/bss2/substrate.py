@@ -3,12 +3,16 @@
 What happens to a network on its way through the chip (in this order):
 
 1. Placement: LIF populations get consecutive logical neurons in topological order;
-   every distinct presynaptic (neuron, delay) of a population gets one signed input
-   (two synapse rows). Over-capacity raises ValueError naming the limit and the excess.
+   every distinct presynaptic (neuron, delay) of a population gets one signed input (two
+   synapse rows, excitatory and inhibitory, shared by the population's neurons; an
+   excitatory and an inhibitory projection from the same neurons share them).
+   Over-capacity raises ValueError naming the limit and the excess.
 2. Weights: model weight = w_nA / c_target of the post neuron, stored as an integer in
-   [-63, 63] (resolution 1/30); the realised weight is integer / 30 (see ``weights.py``),
-   then the analog path multiplies it with the neuron's input strength and the synapse's
-   gain (fixed pattern).
+   [-63, 63] (resolution 1/30) per synapse: the connections that meet on one synapse (the
+   same signed input, neuron and sign: multiple synapses of a pair) add up first. The
+   realised weight is integer / 30 (see ``weights.py``), then the analog path multiplies
+   it with the neuron's input strength and the synapse's gain (fixed pattern). Weights
+   beyond the range are clipped, with a warning.
 3. Neurons: threshold, tau_syn and tau_mem are the targets times the chip's per-neuron
    factors (calibrated or not; see ``chip.py``), so tau_mem / tau_syn is no longer
    exactly 1 or 2 and the general first-crossing solver (``engine/general.py``) is used.
@@ -26,6 +30,7 @@ trial plus the configured overheads) and spike counts.
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -150,26 +155,51 @@ class BSS2Substrate(SoftwareSubstrate):
                 f"{used - available} too many"
             )
         for label in offsets:
-            n_inputs = sum(len(group) for group in self._input_groups(graph, label))
+            _, n_inputs = self._input_slots(graph, label)
             if n_inputs > self.config.max_inputs:
                 raise ValueError(
-                    f"population {label!r} needs {n_inputs} signed inputs per neuron (distinct "
-                    f"presynaptic neurons and delays) but a chip neuron has {self.config.max_inputs} "
-                    f"(two synapse rows each): {n_inputs - self.config.max_inputs} too many"
+                    f"population {label!r} needs {n_inputs} signed inputs (its distinct "
+                    f"presynaptic neurons and delays; the synapse rows are shared by its "
+                    f"neurons) but the chip has {self.config.max_inputs} (two synapse rows "
+                    f"each): {n_inputs - self.config.max_inputs} too many"
                 )
+        self._warn_about_flagged_circuits(offsets, graph)
         return offsets
 
+    def _warn_about_flagged_circuits(self, offsets: Dict[str, int], graph: NetworkGraph) -> None:
+        """Circuits the calibration could measure but not trim into range are still used
+        (a network may need every circuit); say which logical neurons sit on them."""
+        if self.calibration is None:
+            return
+        flagged = ~np.asarray(self.calibration.calibratable, dtype=bool)
+        used = []
+        for label, offset in offsets.items():
+            circuits = self.circuits[offset:offset + graph.populations[label].size]
+            used += [f"{label}[{i}] (circuit {c})" for i, c in enumerate(circuits) if flagged[c]]
+        if used:
+            warnings.warn(f"chip {self.chip_seed}: {', '.join(used)} sit on circuits whose "
+                          "calibration could not reach its targets; they deviate more than the "
+                          "rest (training in the loop adapts to them)", RuntimeWarning, stacklevel=3)
+
     @staticmethod
-    def _input_groups(graph: NetworkGraph, label: str) -> List[np.ndarray]:
-        """Used presynaptic indices per (projection, delay) group, in the order
+    def _input_slots(graph: NetworkGraph, label: str) -> Tuple[Dict[int, np.ndarray], int]:
+        """The signed input (pair of synapse rows) of every connection into ``label``, per
+        projection (by id), and how many there are: one per distinct (presynaptic
+        population, delay, presynaptic neuron), numbered in the order
         ``compile_layer_inputs`` lays out its input columns."""
-        groups = []
+        slot_of_key: Dict[tuple, int] = {}
+        slots_of: Dict[int, np.ndarray] = {}
         for proj in graph.incoming(label):
-            if proj.weight.size == 0:
-                continue
-            for delay in np.unique(proj.delay):
-                groups.append(np.unique(proj.pre_index[proj.delay == delay]))
-        return groups
+            slots = np.zeros(proj.weight.size, dtype=np.int64)
+            for delay in np.unique(proj.delay) if proj.weight.size else []:
+                in_group = proj.delay == delay
+                used = np.unique(proj.pre_index[in_group])
+                numbers = np.array([slot_of_key.setdefault((proj.pre, float(delay), int(i)),
+                                                           len(slot_of_key)) for i in used],
+                                   dtype=np.int64)
+                slots[in_group] = numbers[np.searchsorted(used, proj.pre_index[in_group])]
+            slots_of[id(proj)] = slots
+        return slots_of, len(slot_of_key)
 
     def _check_time_constants(self, label: str, pop: PopulationSpec) -> None:
         scale = 1000.0 / self.config.acceleration  # model ms -> chip µs
@@ -185,26 +215,39 @@ class BSS2Substrate(SoftwareSubstrate):
                 )
 
     # ---------------------------------------------------------------- weights
+    @staticmethod
+    def _projection_keys(graph: NetworkGraph) -> List[str]:
+        """A name per graph projection: its label, with "#k" where labels repeat (PyNN's
+        default "pre→post" is the same for an excitatory/inhibitory pair)."""
+        keys, seen = [], {}
+        for proj in graph.projections:
+            n = seen.get(proj.label, 0)
+            seen[proj.label] = n + 1
+            keys.append(proj.label if n == 0 else f"{proj.label}#{n}")
+        return keys
+
     def chip_weights(self, graph: NetworkGraph) -> Dict[str, np.ndarray]:
         """The integers the chip holds per projection (one per connection, signed; with
-        infinite resolution the unrounded model weights)."""
+        infinite resolution the unrounded model weights), keyed by projection label
+        ("label#k" for the k-th repeat of a label)."""
         out = {}
-        for proj in graph.projections:
+        for key, proj in zip(self._projection_keys(graph), graph.projections):
             post = graph.populations[proj.post]
             c_target = post.threshold_current()[proj.post_index]
-            out[proj.label] = model_to_chip(proj.weight / c_target, self.config)
+            out[key] = model_to_chip(proj.weight / c_target, self.config)
         return out
 
     def realised_weights(self, graph: NetworkGraph) -> Dict[str, np.ndarray]:
         """Per projection the weights (nA, one per connection) the chip realises in model
         terms: chip integer / resolution x the post neuron's target threshold current.
-        This is what ``Projection.get("weight")`` should return on this backend."""
+        This is what ``Projection.get("weight")`` should return on this backend. Keys as
+        in :meth:`chip_weights`."""
         out = {}
-        for proj in graph.projections:
+        for key, proj in zip(self._projection_keys(graph), graph.projections):
             post = graph.populations[proj.post]
             c_target = post.threshold_current()[proj.post_index]
-            out[proj.label] = chip_to_model(model_to_chip(proj.weight / c_target, self.config),
-                                            self.config) * c_target
+            out[key] = chip_to_model(model_to_chip(proj.weight / c_target, self.config),
+                                     self.config) * c_target
         return out
 
     def realise_weight_array(self, weight_nA: np.ndarray, threshold_current_nA: np.ndarray) -> np.ndarray:
@@ -218,37 +261,55 @@ class BSS2Substrate(SoftwareSubstrate):
         """A copy of the graph whose weights are what the analog chip applies (nA)."""
         factors = self.chip.neuron_factors()
         eff = copy.copy(graph)
-        eff.projections = []
         clipped = 0
-        # signed-input slot of every connection: consecutive per post population, one per
-        # distinct (projection, delay, presynaptic neuron), as compile_layer_inputs lays them out
-        slots_of: Dict[int, np.ndarray] = {}
+        resolution = self.config.weight_resolution
+        new_of: Dict[int, object] = {}
         for label in offsets:
-            next_slot = 0
-            for proj in graph.incoming(label):
-                slots = np.zeros(proj.weight.size, dtype=np.int64)
-                for delay in np.unique(proj.delay) if proj.weight.size else []:
-                    in_group = proj.delay == delay
-                    used = np.unique(proj.pre_index[in_group])
-                    slots[in_group] = next_slot + np.searchsorted(used, proj.pre_index[in_group])
-                    next_slot += used.size
-                slots_of[id(proj)] = slots
-        for proj in graph.projections:
-            post = graph.populations[proj.post]
-            c_target = post.threshold_current()[proj.post_index]
-            model = proj.weight / c_target
-            ints = model_to_chip(model, self.config)
-            if self.config.weight_resolution is not None:
-                clipped += int(np.sum(np.abs(model * self.config.weight_resolution) > self.config.max_weight_int + 0.5))
-            neuron = self.circuits[offsets[proj.post] + proj.post_index]
-            rows = 2 * slots_of[id(proj)] + (ints < 0)
+            slots_of, _ = self._input_slots(graph, label)
+            projections = [p for p in graph.incoming(label)]
+            post = graph.populations[label]
+            c_all = post.threshold_current()
+            sizes = [p.weight.size for p in projections]
+            slot = np.concatenate([slots_of[id(p)] for p in projections] + [np.zeros(0, np.int64)])
+            post_index = np.concatenate([p.post_index for p in projections] + [np.zeros(0, np.int64)])
+            c_target = c_all[post_index]
+            model = np.concatenate([p.weight for p in projections] + [np.zeros(0)]) / c_target
+            negative = model < 0
+            if resolution is None:
+                ints = model_to_chip(model, self.config)
+                # with infinite resolution keep the requested weight bit for bit
+                realised = np.concatenate([p.weight for p in projections] + [np.zeros(0)])
+            else:
+                # one synapse per (signed input, neuron, sign): what meets there adds up
+                # before it is stored in 6 bits; the group's first connection carries it
+                synapse = (slot * post.size + post_index) * 2 + negative
+                unique, inverse = np.unique(synapse, return_inverse=True)
+                total = np.zeros(unique.size)
+                np.add.at(total, inverse, model)
+                clipped += int(np.sum(np.abs(total * resolution) > self.config.max_weight_int + 0.5))
+                first = np.full(unique.size, model.size, dtype=np.int64)
+                np.minimum.at(first, inverse, np.arange(model.size))
+                carries = np.zeros(model.size, dtype=bool)
+                carries[first] = True
+                ints = np.where(carries, model_to_chip(total, self.config)[inverse], 0.0)
+                realised = chip_to_model(ints, self.config) * c_target
+            neuron = self.circuits[offsets[label] + post_index]
+            rows = 2 * slot + (ints < 0)
             gain = factors["column_gain"][neuron] * self.chip.synapse_gain(rows, neuron)
-            new = copy.copy(proj)
-            # with infinite resolution keep the requested weight bit for bit
-            realised = proj.weight if self.config.weight_resolution is None else (
-                chip_to_model(ints, self.config) * c_target)
-            new.weight = realised * gain
-            eff.projections.append(new)
+            weights = realised * gain
+            start = 0
+            for proj, size in zip(projections, sizes):
+                new = copy.copy(proj)
+                new.weight = weights[start:start + size]
+                start += size
+                new_of[id(proj)] = new
+        eff.projections = [new_of.get(id(p), p) for p in graph.projections]
+        if clipped:
+            warnings.warn(
+                f"{clipped} chip synapse weight(s) exceed the 6-bit range (|w| <= "
+                f"{self.config.max_weight_int / resolution:g} threshold currents of the target "
+                f"neuron) and were clipped to +-{self.config.max_weight_int}", RuntimeWarning,
+                stacklevel=3)
         return eff, clipped
 
     # ---------------------------------------------------------------- running
