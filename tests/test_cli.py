@@ -267,3 +267,34 @@ def test_bss2_resume_continues_the_chips_noise_bit_identically(tmp_path, monkeyp
     b = json.loads((interrupted / "metrics.json").read_text())
     assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
     assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_a_start_that_fails_leaves_the_saved_run_and_no_folder(tmp_path, capsys, monkeypatch):
+    """--overwrite removes the old run only once the new one starts: a bad device, a
+    missing backend or missing data fail first (they deleted the old run's files)."""
+    assert _train(tmp_path, "--epochs", "1", "--no-plots") == 0
+    saved = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert _train(tmp_path, "--epochs", "1", "--overwrite", "--device", "gpu") == 2
+    assert "--device must be 'cpu', 'cuda' or 'cuda:N', got 'gpu'" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _train(tmp_path, "--epochs", "1", "--overwrite", "--device", "cuda") == 2
+    assert "torch finds no CUDA device" in capsys.readouterr().err
+    monkeypatch.delenv("PYNN_TTFS_MNIST_DIR", raising=False)
+    assert cli.main(["train", "mnist16", "--out", str(tmp_path), "--overwrite", "--quiet",
+                     "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert "MNIST IDX files not found" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == saved
+    # a fresh folder is not even created by a failed start
+    assert _train(tmp_path / "new", "--device", "gpu") == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_cannot_shorten_a_run_and_may_change_the_device(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "2", "--no-plots") == 0
+    resume = ["train", "yinyang", "--out", str(tmp_path), "--resume", "--quiet", "--no-plots",
+              "--threads", "1"]
+    assert cli.main(resume + ["--epochs", "1"]) == 2
+    assert "--epochs 1: the run has already trained 2 epochs" in capsys.readouterr().err
+    assert cli.main(resume + ["--device", "cpu", "--epochs", "3"]) == 0  # where, not what
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs_done"] == 3
+    assert cli.main(["evaluate", str(tmp_path), "--device", "cpu"]) == 0

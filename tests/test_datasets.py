@@ -181,3 +181,11 @@ def test_bad_split_sizes_are_named(tmp_path, monkeypatch, sizes, message):
     with pytest.raises(ValueError, match=message):
         ds.load_mnist(tmp_path, sizes=sizes)
     assert len(ds.load_yinyang(sizes={"train": 7, "val": None}).val) == 1000  # None: the default
+
+
+def test_a_given_data_dir_does_not_fall_back_to_the_environment(tmp_path, monkeypatch):
+    _write_tiny_mnist(tmp_path / "good")
+    monkeypatch.setenv(ds.MNIST_ENV_VAR, str(tmp_path / "good"))
+    assert ds.load_dataset("mnist").train.times.shape[0] == 12  # the variable alone
+    with pytest.raises(FileNotFoundError, match="typo"):
+        ds.load_dataset("mnist", data_dir=tmp_path / "typo")

@@ -56,6 +56,15 @@ def trial_duration_ms(tau_syn_ms: float = TAU_SYN_MS, tau_ratio: float = 1.0) ->
     return trials.nest_trial_layout(window, tau_syn_ms, tau_syn_ms * tau_ratio)["trial_duration"]
 
 
+def check_device(device: str) -> None:
+    """``cpu``, ``cuda`` or ``cuda:N``, and CUDA only where torch finds it."""
+    if not (device == "cpu" or device == "cuda"
+            or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ValueError(f"--device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but torch finds no CUDA device")
+
+
 def make_trainer(config: Dict, dataset: Dataset) -> Trainer:
     """A trainer for ``config`` (the CLI's settings) on ``dataset``'s shapes."""
     recipe = Recipe.from_dict(config["recipe"])
@@ -63,8 +72,7 @@ def make_trainer(config: Dict, dataset: Dataset) -> Trainer:
     device = config.get("device", "cpu")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch finds no CUDA device")
+    check_device(device)
     if backend == "software" and not config.get("pynn", False):
         return Trainer.for_dataset(recipe, dataset.n_inputs, dataset.n_classes, device=device)
     from .model import build_model
@@ -189,7 +197,6 @@ def _resume_conflicts(args, config: Dict, set_changes: Dict) -> List[str]:
     conflicts = []
     given = {"dataset": (args.dataset, config["dataset"]),
              "--backend": (args.backend, config.get("backend", "software")),
-             "--device": (args.device, config.get("device", "cpu")),
              "--recipe": (args.recipe, config.get("recipe_variant", "improved")),
              "--chip-seed": (args.chip_seed, config.get("chip_seed")),
              "--pynn": (args.pynn or None, config.get("pynn", False) or None)}
@@ -213,6 +220,8 @@ def train(args) -> Dict:
         raise ValueError(f"--set dataset={set_changes['dataset']} contradicts the dataset "
                          f"argument {args.dataset!r}")
     backend = args.backend or "software"
+    if args.device is not None:
+        check_device(args.device)  # before any file is touched
     seed = args.seed if args.seed is not None else set_changes.get("seed", 0)
     out = Path(args.out or f"runs/{args.dataset}-{backend}-seed{seed}")
     config_path = out / "config.json"
@@ -225,7 +234,8 @@ def train(args) -> Dict:
             raise ValueError("--resume continues the run as configured; these flags would "
                              "change it: " + "; ".join(conflicts)
                              + ". Start a new run (another --out) instead")
-        saved_state = torch.load(out / "checkpoint.pt", weights_only=False)
+        # on the CPU first: a run trained on a GPU resumes on a machine without one
+        saved_state = torch.load(out / "checkpoint.pt", weights_only=False, map_location="cpu")
         epochs = args.epochs if args.epochs is not None else set_changes.get("epochs")
         if epochs is None:
             # the run's length as trained (a run resumed with --epochs by an earlier
@@ -233,9 +243,14 @@ def train(args) -> Dict:
             epochs = saved_state["recipe"]["epochs"]
         if not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"--epochs must be an integer >= 0, got {epochs!r}")
+        if epochs < saved_state["epoch"]:
+            raise ValueError(f"--epochs {epochs}: the run has already trained "
+                             f"{saved_state['epoch']} epochs")
         config["recipe"]["epochs"] = epochs
         if args.data_dir:
-            config["data_dir"] = str(args.data_dir)
+            config["data_dir"] = str(Path(args.data_dir).resolve())
+        if args.device is not None:  # where it runs, not what it computes
+            config["device"] = args.device
     else:
         if (out / "checkpoint.pt").exists() and not args.overwrite:
             raise ValueError(f"{out} already holds a run (checkpoint.pt): continue it with "
@@ -254,17 +269,13 @@ def train(args) -> Dict:
         recipe = make_recipe(args.dataset, args.recipe or "improved", **changes)
         config = {
             "dataset": args.dataset, "backend": backend, "device": args.device or "cpu",
-            "data_dir": str(args.data_dir) if args.data_dir else None, "pynn": args.pynn,
+            # absolute: evaluate and --resume may run from another directory
+            "data_dir": str(Path(args.data_dir).resolve()) if args.data_dir else None,
+            "pynn": args.pynn,
             "recipe_variant": args.recipe or "improved", "recipe": recipe.to_dict(),
             "train_size": args.train_size, "val_size": args.val_size, "test_size": args.test_size,
             "chip_seed": args.chip_seed,
         }
-        # only now, with the settings checked, the folder: a bad flag leaves nothing behind
-        out.mkdir(parents=True, exist_ok=True)
-        if args.overwrite:  # the old run goes as a whole, never half of it beside the new
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
-        _write_json(config_path, config)
     if args.threads:
         torch.set_num_threads(args.threads)
     elif config["dataset"] == "yinyang" and config.get("device", "cpu") == "cpu":
@@ -276,6 +287,15 @@ def train(args) -> Dict:
     if args.resume:
         trainer.load_state_dict(saved_state)
         _write_json(config_path, config)  # a changed --epochs or --data-dir, once accepted
+    else:
+        # only now, with the settings, the data and the backend checked, the folder: a bad
+        # flag leaves nothing behind, and --overwrite removes the old run only for a new
+        # one that starts
+        out.mkdir(parents=True, exist_ok=True)
+        if args.overwrite:  # the old run goes as a whole, never half of it beside the new
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+        _write_json(config_path, config)
     epochs = trainer.recipe.epochs
     from tqdm import tqdm
     train_split, val_split = dataset.training_splits(trainer.recipe.train_on_val)
@@ -328,8 +348,11 @@ def evaluate(args) -> Dict:
                                 "(pynn-ttfs train ... --out DIR)")
     config = json.loads((out / "config.json").read_text())
     if args.data_dir:
-        config["data_dir"] = str(args.data_dir)
-    state = torch.load(out / "checkpoint.pt", weights_only=False)
+        config["data_dir"] = str(Path(args.data_dir).resolve())
+    if args.device:
+        check_device(args.device)
+        config["device"] = args.device
+    state = torch.load(out / "checkpoint.pt", weights_only=False, map_location="cpu")
     # the run's length as trained (a run resumed with --epochs before config.json recorded it)
     config["recipe"]["epochs"] = state["recipe"]["epochs"]
     dataset = _load(config)
@@ -353,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--epochs", type=int)
     p_train.add_argument("--batch-size", type=int)
     p_train.add_argument("--seed", type=int, help="recipe seed (default 0)")
-    p_train.add_argument("--device", help="cpu (default) or cuda")
+    p_train.add_argument("--device", help="cpu (default), cuda or cuda:N; with --resume it "
+                         "may differ from the run's")
     p_train.add_argument("--data-dir", help="directory with the MNIST IDX files "
                          "(or set PYNN_TTFS_MNIST_DIR)")
     p_train.add_argument("--out", help="output directory (default runs/<dataset>-<backend>-seed<S>)")
@@ -383,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval = sub.add_parser("evaluate", help="test accuracy of a trained run directory")
     p_eval.add_argument("dir")
     p_eval.add_argument("--data-dir")
+    p_eval.add_argument("--device", help="cpu or cuda (default: the run's)")
     return parser
 
 

@@ -243,12 +243,14 @@ def write_idx(path: os.PathLike, array: np.ndarray) -> None:
 
 
 def mnist_search_dirs(data_dir: Optional[os.PathLike] = None) -> List[Path]:
-    """Directories searched for the IDX files, in order."""
+    """Directories searched for the IDX files, in order: under ``data_dir`` if one is given
+    (a mistyped one must not quietly fall back to another copy), else under
+    ``$PYNN_TTFS_MNIST_DIR``."""
     roots = []
+    env = os.environ.get(MNIST_ENV_VAR)
     if data_dir is not None:
         roots.append(Path(data_dir))
-    env = os.environ.get(MNIST_ENV_VAR)
-    if env:
+    elif env:
         roots.append(Path(env))
     dirs = []
     for root in roots:
