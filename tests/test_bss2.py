@@ -331,3 +331,18 @@ def test_circuits_the_calibration_could_not_trim_are_reported(cache_dir):
     assert used & set(flagged.tolist())  # this chip has one in use
     with pytest.warns(RuntimeWarning, match=r"chip 5: hidden\[\d+\] \(circuit \d+\) sit on circuits"):
         chip.run(g, trials)
+
+
+def test_dead_circuits_are_avoided_on_an_otherwise_ideal_chip(tmp_path):
+    """Dead circuits are found by the calibration's measurement; a chip with no spread but
+    dead circuits is therefore measured too (it was not, and neurons sat on dead circuits)."""
+    config = ChipConfig.ideal().replace(n_neurons=64, dead_fraction=0.2)
+    chip = BSS2Substrate(chip_seed=1, calibration_dir=str(tmp_path), chip_config=config)
+    dead = np.flatnonzero(chip.chip.neuron_factors()["dead"])
+    assert dead.size and not set(chip.circuits.tolist()) & set(dead.tolist())
+    g, trials = yinyang_like(seed=1)
+    result = chip.run(g, trials)
+    soft = get_substrate("software").run(g, trials)
+    for label, times in soft.first_spike_times.items():
+        np.testing.assert_array_equal(np.isfinite(result.first_spike_times[label]).any(axis=0),
+                                      np.isfinite(times).any(axis=0))

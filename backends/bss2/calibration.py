@@ -257,10 +257,12 @@ def calibrate(chip: ChipInstance, repeats: int = 48, seed: int = 0) -> Calibrati
 
 
 def needs_calibration(config: ChipConfig) -> bool:
-    """False when the chip has no fixed-pattern spread (nothing to calibrate)."""
+    """False when the chip has no fixed-pattern spread and no dead circuits (nothing to
+    calibrate, nothing to find: dead circuits are found by the calibration's measurement,
+    so placement avoids them)."""
     spreads = (config.threshold_spread, config.leak_spread, config.tau_mem_spread, config.tau_syn_spread,
                config.column_gain_spread, config.calibrated_threshold_offset,
-               config.calibrated_threshold_spread, config.calibrated_tau_spread)
+               config.calibrated_threshold_spread, config.calibrated_tau_spread, config.dead_fraction)
     return any(s > 0 for s in spreads)
 
 
