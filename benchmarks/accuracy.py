@@ -117,7 +117,10 @@ def summarise(dataset: str, recipe: str, overrides: Dict, runs: List[Dict], n_se
         "test_accuracy_mean": statistics.mean(accs),
         "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
         "seconds_per_epoch_mean": statistics.mean(r["seconds_per_epoch"] for r in runs),
-        "cpu_seconds_per_epoch_mean": statistics.mean(r["cpu_seconds_per_epoch"] for r in runs),
+        # runs from before CPU time was recorded have none
+        "cpu_seconds_per_epoch_mean": (statistics.mean(cpu) if (cpu := [
+            r["cpu_seconds_per_epoch"] for r in runs if r.get("cpu_seconds_per_epoch") is not None])
+            else None),
         "mean_first_output_time": statistics.mean(r["mean_first_output_time"] for r in runs),
         "spikes_per_classification": statistics.mean(r["spikes_per_classification"] for r in runs),
     }
@@ -135,13 +138,39 @@ def write_json(path: str, records: List[Dict]) -> None:
             os.remove(temporary)
 
 
-def same_setup(record: Dict, dataset: str, recipe: str, overrides: Dict, epochs, train_size) -> bool:
+def same_setup(record: Dict, dataset: str, recipe: str, overrides: Dict, epochs: int,
+               train_size) -> bool:
     """Whether ``record`` (a table row of an earlier JSON) measured the same thing: runs of
-    one setup can be pooled across invocations, one seed at a time."""
+    one setup can be pooled across invocations, one seed at a time. ``epochs``: the run
+    length (the recipe's when --epochs is not given: a 70-epoch row is another setup)."""
     return (record.get("dataset") == dataset and record.get("recipe") == recipe
             and record.get("recipe_changes", {}) == overrides
-            and (epochs is None or record.get("epochs") == epochs)
+            and record.get("epochs") == epochs
             and record.get("train_size") == train_size)
+
+
+def run_length(dataset: str, recipe: str, overrides: Dict, epochs) -> int:
+    """Epochs a seed of this setup trains: --epochs, else the recipe's (with --set)."""
+    if epochs is not None:
+        return int(epochs)
+    from pynn_ttfs.training.cli import make_recipe
+    return make_recipe(dataset, recipe, **overrides).epochs
+
+
+def with_other_setups(path: str, records: List[Dict]) -> List[Dict]:
+    """``records`` after the rows of other setups that ``path`` already holds: writing one
+    setup into a shared results file keeps the others."""
+    if not os.path.exists(path):
+        return records
+    try:
+        with open(path) as handle:
+            existing = json.load(handle)
+    except (OSError, ValueError):
+        return records
+    others = [old for old in existing if not any(
+        same_setup(old, new["dataset"], new["recipe"], new["recipe_changes"], new["epochs"],
+                   new["train_size"]) for new in records)]
+    return others + records
 
 
 def earlier_runs(paths: List[str], dataset: str, recipe: str, overrides: Dict, epochs,
@@ -198,7 +227,8 @@ def main(argv=None) -> List[Dict]:
     for dataset in args.dataset:
         for recipe in args.recipe:
             sources = ([] if args.fresh or not args.json else [args.json]) + args.merge
-            found = earlier_runs(sources, dataset, recipe, overrides, args.epochs, args.train_size)
+            length = run_length(dataset, recipe, overrides, args.epochs)
+            found = earlier_runs(sources, dataset, recipe, overrides, length, args.train_size)
             runs = [found[s] for s in args.seeds if s in found]
             if runs:
                 print(f"{dataset} {recipe}: seeds {[r['seed'] for r in runs]} taken from "
@@ -217,13 +247,13 @@ def main(argv=None) -> List[Dict]:
             for run in results:
                 runs.append(run)
                 if args.json:  # after every seed, so a long benchmark keeps what it has
-                    write_json(args.json, records + [summarise(dataset, recipe, overrides, runs,
-                                                               n_seeds, args.train_size)])
+                    write_json(args.json, with_other_setups(args.json, records + [summarise(
+                        dataset, recipe, overrides, runs, n_seeds, args.train_size)]))
             if pool:
                 pool.close()
             records.append(summarise(dataset, recipe, overrides, runs, n_seeds, args.train_size))
             if args.json:
-                write_json(args.json, records)
+                write_json(args.json, with_other_setups(args.json, records))
 
     print(f"{'dataset':9s} {'recipe':9s} {'epochs':>6s} {'seeds':>5s} {'test accuracy (%)':>18s} "
           f"{'s/epoch':>8s} {'t_first (tau_s)':>15s} {'spikes/class.':>13s}")

@@ -29,7 +29,8 @@ def test_seeds_already_in_the_json_are_kept_and_not_trained_again(accuracy, tmp_
     # another setup (a changed recipe field) does not reuse those runs
     other = accuracy.main(SHORT + ["--seeds", "3", "--set", "lr=0.001", "--json", str(out)])
     assert other[0]["runs"][0] != saved
-    assert json.loads(out.read_text())[0]["recipe_changes"] == {"lr": 0.001}
+    # the file keeps the first setup's row beside the new one
+    assert [r["recipe_changes"] for r in json.loads(out.read_text())] == [{}, {"lr": 0.001}]
 
 
 def test_runs_merged_from_other_files_and_fresh_retrains(accuracy, tmp_path):
@@ -142,3 +143,32 @@ def test_an_interrupted_json_write_keeps_the_earlier_file(accuracy, tmp_path, mo
         accuracy.write_json(str(out), [{"seeds": [0, 1]}])
     assert json.loads(out.read_text()) == [{"seeds": [0]}]
     assert [p.name for p in tmp_path.iterdir()] == ["acc.json"]
+
+
+def test_runs_of_another_length_are_another_setup(accuracy):
+    """Without --epochs the setup's length is the recipe's: a 70-epoch row is not reused
+    for the 150-epoch recipe (it was: any length matched)."""
+    row = {"dataset": "mnist16", "recipe": "improved", "recipe_changes": {}, "epochs": 70,
+           "train_size": None}
+    length = accuracy.run_length("mnist16", "improved", {}, None)
+    assert length == 150
+    assert not accuracy.same_setup(row, "mnist16", "improved", {}, length, None)
+    assert accuracy.same_setup(dict(row, epochs=150), "mnist16", "improved", {}, length, None)
+    assert accuracy.run_length("mnist16", "improved", {"epochs": 20}, None) == 20
+    assert accuracy.run_length("mnist16", "improved", {}, 5) == 5
+
+
+def test_a_shared_json_keeps_other_setups_and_old_runs_merge(accuracy, tmp_path):
+    out = tmp_path / "acc.json"
+    accuracy.main(SHORT + ["--seeds", "3", "--json", str(out)])
+    accuracy.main(SHORT + ["--seeds", "3", "--set", "lr=0.001", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    assert [r["recipe_changes"] for r in rows] == [{}, {"lr": 0.001}]  # both kept
+    # a run recorded before CPU time was measured still merges
+    old = tmp_path / "old.json"
+    legacy = json.loads(out.read_text())[:1]
+    for run in legacy[0]["runs"]:
+        del run["cpu_seconds_per_epoch"]
+    old.write_text(json.dumps(legacy))
+    merged = accuracy.main(SHORT + ["--seeds", "3", "--merge", str(old)])
+    assert merged[0]["runs"][0]["seed"] == 3 and merged[0]["cpu_seconds_per_epoch_mean"] is None
