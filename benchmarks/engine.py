@@ -4,8 +4,8 @@ Shapes (inputs incl. bias where the recipe has one - hidden - outputs):
   5-120-3     Yin-Yang: (x, y, 1-x, 1-y) + bias at 0.9 tau_s; hidden layer gets a bias too
   256-246-10  MNIST 16x16 encoding (black pixels silent)
   784-350-10  MNIST 28x28 encoding (black pixels at t_late = 2.0 tau_s)
-Inputs: the real MNIST images when the IDX files are found (--data-dir, the PYNN_TTFS
-environment variable of pynn_ttfs.training, or ../shared/data/mnist), otherwise synthetic
+Inputs: the real MNIST images when the IDX files are found (--data-dir,
+$PYNN_TTFS_MNIST_DIR, or ../shared/data/mnist), otherwise synthetic
 MNIST-like images with the same statistics (about 80 % black pixels, half of the rest
 saturated). Weights: the published initialisation (normal, per-layer mean and std) so a
 realistic fraction of neurons spike. tau_m = tau_s = 1, threshold 1.
