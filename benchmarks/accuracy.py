@@ -47,7 +47,7 @@ def run_seed(task: Dict) -> Dict:
     from pynn_ttfs.training.trainer import Trainer
 
     overrides = dict(task.get("overrides") or {}, seed=task["seed"])
-    if task.get("epochs"):
+    if task.get("epochs") is not None:  # --epochs 0 too
         overrides["epochs"] = task["epochs"]
     recipe = make_recipe(task["dataset"], task["recipe"], **overrides)
     sizes = {"train": task["train_size"]} if task.get("train_size") else None

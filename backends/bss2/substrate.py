@@ -98,6 +98,7 @@ class BSS2Substrate(SoftwareSubstrate):
         self._noise_rng = np.random.default_rng([self.chip_seed, 0x5EED, int(noise_seed)])
         self.total_chip_time_s = 0.0
         self.total_trials = 0
+        self._warned_clipping = False
 
     # ------------------------------------------------------------------ random state
     def random_state(self):
@@ -185,8 +186,8 @@ class BSS2Substrate(SoftwareSubstrate):
     def _input_slots(graph: NetworkGraph, label: str) -> Tuple[Dict[int, np.ndarray], int]:
         """The signed input (pair of synapse rows) of every connection into ``label``, per
         projection (by id), and how many there are: one per distinct (presynaptic
-        population, delay, presynaptic neuron), numbered in the order
-        ``compile_layer_inputs`` lays out its input columns."""
+        population, delay, presynaptic neuron), numbered in order of first appearance
+        (projections in graph order, delays and neurons ascending)."""
         slot_of_key: Dict[tuple, int] = {}
         slots_of: Dict[int, np.ndarray] = {}
         for proj in graph.incoming(label):
@@ -227,9 +228,11 @@ class BSS2Substrate(SoftwareSubstrate):
         return keys
 
     def chip_weights(self, graph: NetworkGraph) -> Dict[str, np.ndarray]:
-        """The integers the chip holds per projection (one per connection, signed; with
-        infinite resolution the unrounded model weights), keyed by projection label
-        ("label#k" for the k-th repeat of a label)."""
+        """Per projection the integer each connection's weight maps to on its own (signed;
+        with infinite resolution the unrounded model weight), keyed by projection label
+        ("label#k" for the k-th repeat of a label). Where several connections meet on one
+        synapse (multiple synapses of a pair) the chip holds the integer of their sum
+        instead (``_effective_graph``)."""
         out = {}
         for key, proj in zip(self._projection_keys(graph), graph.projections):
             post = graph.populations[proj.post]
@@ -240,8 +243,9 @@ class BSS2Substrate(SoftwareSubstrate):
     def realised_weights(self, graph: NetworkGraph) -> Dict[str, np.ndarray]:
         """Per projection the weights (nA, one per connection) the chip realises in model
         terms: chip integer / resolution x the post neuron's target threshold current.
-        This is what ``Projection.get("weight")`` should return on this backend. Keys as
-        in :meth:`chip_weights`."""
+        This is what ``Projection.get("weight")`` should return on this backend (for
+        connections that meet on one synapse, see :meth:`chip_weights`). Keys as in
+        :meth:`chip_weights`."""
         out = {}
         for key, proj in zip(self._projection_keys(graph), graph.projections):
             post = graph.populations[proj.post]
@@ -304,11 +308,13 @@ class BSS2Substrate(SoftwareSubstrate):
                 start += size
                 new_of[id(proj)] = new
         eff.projections = [new_of.get(id(p), p) for p in graph.projections]
-        if clipped:
+        if clipped and not self._warned_clipping:  # once: the count changes from run to run
+            self._warned_clipping = True
             warnings.warn(
                 f"{clipped} chip synapse weight(s) exceed the 6-bit range (|w| <= "
                 f"{self.config.max_weight_int / resolution:g} threshold currents of the target "
-                f"neuron) and were clipped to +-{self.config.max_weight_int}", RuntimeWarning,
+                f"neuron) and were clipped to +-{self.config.max_weight_int} (reported once; "
+                f"TrialResult.info['clipped_weights'] counts them per run)", RuntimeWarning,
                 stacklevel=3)
         return eff, clipped
 

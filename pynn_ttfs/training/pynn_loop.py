@@ -187,6 +187,7 @@ class PyNNNetwork:
         #: first spikes keep the trials independent: the whole trial on pynn_ttfs, the
         #: active window of the trial layout (pynn_ttfs.trials) on other backends
         self.active_window_ms = [self.trial_duration] * len(self.layers)
+        self._warned_late = False
         if not self.reset_between_batches:
             self.active_window_ms = [self._check_cells(layer.population) for layer in self.layers]
         self._read_parameters()
@@ -446,13 +447,15 @@ class PyNNNetwork:
             times = trials.first_spike_times(data, n_trials, duration, layer.population.size,
                                              t_start=t_offset)
             late = np.isfinite(times) & (times >= window)
-            if window < duration and late.any():
+            if window < duration and late.any() and not self._warned_late:
+                self._warned_late = True  # once: the count changes from batch to batch
                 warnings.warn(
                     f"{int(late.sum())} first spike(s) of population {layer.population.label!r} "
                     f"came after the active window ({window:g} ms of each {duration:g} ms "
                     "trial): those neurons were still refractory when their next trial began, "
                     "so their next recorded spikes may differ from the model's; a longer "
-                    "trial (active window) avoids this", RuntimeWarning, stacklevel=2)
+                    "trial (active window) avoids this (reported once per network)",
+                    RuntimeWarning, stacklevel=2)
             outputs.append(times / tau)
         return outputs
 
