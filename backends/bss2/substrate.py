@@ -270,19 +270,18 @@ class BSS2Substrate(SoftwareSubstrate):
         new_of: Dict[int, object] = {}
         for label in offsets:
             slots_of, _ = self._input_slots(graph, label)
-            projections = [p for p in graph.incoming(label)]
+            projections = list(graph.incoming(label))
             post = graph.populations[label]
-            c_all = post.threshold_current()
             sizes = [p.weight.size for p in projections]
             slot = np.concatenate([slots_of[id(p)] for p in projections] + [np.zeros(0, np.int64)])
             post_index = np.concatenate([p.post_index for p in projections] + [np.zeros(0, np.int64)])
-            c_target = c_all[post_index]
-            model = np.concatenate([p.weight for p in projections] + [np.zeros(0)]) / c_target
+            c_target = post.threshold_current()[post_index]
+            weight_na = np.concatenate([p.weight for p in projections] + [np.zeros(0)])
+            model = weight_na / c_target
             negative = model < 0
             if resolution is None:
                 ints = model_to_chip(model, self.config)
-                # with infinite resolution keep the requested weight bit for bit
-                realised = np.concatenate([p.weight for p in projections] + [np.zeros(0)])
+                realised = weight_na  # infinite resolution: the requested weight bit for bit
             else:
                 # one synapse per (signed input, neuron, sign): what meets there adds up
                 # before it is stored in 6 bits; the group's first connection carries it

@@ -319,17 +319,17 @@ class PyNNNetwork:
             for group, attr in ((layer.projections, "delay_ms"), (layer.bias_projections, "bias_delay_ms")):
                 if not group:
                     continue
-                for prj in group:
+                arrays = [_projection_array(p, "delay") for p in group]  # one read each
+                for prj, array in zip(group, arrays):
                     # get(format="array") sums the synapses of one (pre, post) pair
                     n_connections = int(prj.size(gather=True))
-                    n_pairs = int(np.isfinite(_projection_array(prj, "weight")).sum())
+                    n_pairs = int(np.isfinite(array).sum())
                     if n_connections != n_pairs:
                         raise ValueError(
                             f"projection {prj.label!r} has {n_connections} connections on "
                             f"{n_pairs} (pre, post) pairs: training keeps one weight per pair, "
                             "so multiple synapses between one pair are not supported")
-                delays = np.concatenate([_projection_array(p, "delay").ravel()
-                                         for p in group])
+                delays = np.concatenate([array.ravel() for array in arrays])
                 delays = delays[np.isfinite(delays)]
                 if delays.size and np.ptp(delays) > 1e-9:
                     raise ValueError(f"projections into {layer.population.label!r} must have one "
