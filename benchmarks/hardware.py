@@ -320,9 +320,12 @@ def main(argv=None):
         software = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
         software.model.load_state_dict(torch.load(saved))
         log(f"software network loaded from {saved}")
+        # loading took a moment; the training time is the one the run that trained it wrote
+        software_timing = {"train_seconds": earlier_software_train_seconds(out_dir),
+                           "loaded_from": str(saved), "load_seconds": time.perf_counter() - start}
     else:
         software = train_software(recipe, data, args.sw_epochs)
-    software_seconds = time.perf_counter() - start
+        software_timing = {"train_seconds": time.perf_counter() - start}
     software_eval = software.evaluate(data.test).summary()
     log(f"software test accuracy {software_eval['accuracy']:.4f}")
     torch.save(software.model.state_dict(), out_dir / "software_model.pt")
@@ -347,7 +350,7 @@ def main(argv=None):
 
     results = {"setup": vars(args) | {"tau_syn_ms": TAU_SYN_MS, "chip_config": chip_config.to_dict(),
                                       "in_the_loop_recipe": hil_recipe.to_dict()},
-               "software": {"test": software_eval, "train_seconds": software_seconds},
+               "software": {"test": software_eval, **software_timing},
                "published": PUBLISHED}
     if per_chip:
         results.update(chip_rows(per_chip, args))
@@ -402,6 +405,18 @@ def main(argv=None):
     name = "hardware.json" if per_chip else "extra.json"
     (out_dir / name).write_text(json.dumps(results, indent=1, default=float))
     return results
+
+
+def earlier_software_train_seconds(out_dir: Path):
+    """The software training time recorded in OUT's earlier results (hardware.json, else
+    extra.json), for a run that loads that network (--reuse-software); None if none."""
+    for name in ("hardware.json", "extra.json"):
+        path = out_dir / name
+        if path.exists():
+            seconds = json.loads(path.read_text()).get("software", {}).get("train_seconds")
+            if seconds is not None:
+                return seconds
+    return None
 
 
 def chip_rows(per_chip, args):

@@ -144,3 +144,21 @@ def test_hardware_benchmark_reruns_one_sweep_and_keeps_the_others(tmp_path):
     assert json.loads((out / "extra.json").read_text())["sweeps"] == sweeps
     assert (out / "robustness.png").stat().st_size > 1000
     sim.end()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_hardware_benchmark_reuse_software_keeps_the_training_time(tmp_path):
+    """--reuse-software loads OUT/software_model.pt: the results keep the training time of
+    the run that trained it (not the moment loading took) and say where the network came from."""
+    hardware = _hardware_module()
+    common = ["--sw-epochs", "2", "--hil-epochs", "0", "--seeds", "1", "--train-subset", "100",
+              "--calibration-dir", str(tmp_path / "cal"), "--out", str(tmp_path / "out")]
+    trained = hardware.main(common)
+    assert trained["software"]["train_seconds"] > 0 and "loaded_from" not in trained["software"]
+    reused = hardware.main(common + ["--reuse-software"])
+    software = reused["software"]
+    assert software["train_seconds"] == trained["software"]["train_seconds"]
+    assert software["loaded_from"] == str(tmp_path / "out" / "software_model.pt")
+    assert 0 <= software["load_seconds"] < software["train_seconds"]
+    assert software["test"]["accuracy"] == trained["software"]["test"]["accuracy"]
+    sim.end()

@@ -298,3 +298,29 @@ def test_resume_cannot_shorten_a_run_and_may_change_the_device(tmp_path, capsys)
     assert cli.main(resume + ["--device", "cpu", "--epochs", "3"]) == 0  # where, not what
     assert json.loads((tmp_path / "metrics.json").read_text())["epochs_done"] == 3
     assert cli.main(["evaluate", str(tmp_path), "--device", "cpu"]) == 0
+
+
+def _strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_all_silent_network_writes_null_not_infinity(tmp_path, capsys):
+    """No output spike at all: the mean first output time has no value; the files stay
+    strict JSON (null), which json.dumps would have written as the non-JSON Infinity."""
+    assert _train(tmp_path, "--epochs", "1", "--no-plots") == 0
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    silent = [torch.full_like(w, -1.0) for w in state["model"]["weights"]]
+    state["model"]["weights"] = silent
+    state["best"]["weights"] = [w.clone() for w in silent]  # evaluate tests these
+    torch.save(state, tmp_path / "checkpoint.pt")
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(tmp_path)]) == 0
+    printed = _strict_json(capsys.readouterr().out)
+    saved = _strict_json((tmp_path / "evaluation.json").read_text())
+    for summary in (printed, saved):
+        assert summary["all_silent_fraction"] == 1.0
+        assert summary["mean_first_output_time"] is None
+        assert summary["epochs_trained"] == 1
+    _strict_json((tmp_path / "metrics.json").read_text())

@@ -140,9 +140,33 @@ def _metrics(config: Dict, trainer: Trainer, test_summary: Optional[Dict]) -> Di
     return out
 
 
+def _json_ready(value):
+    """``value`` with numpy/torch scalars as floats and inf/NaN as None (JSON ``null``).
+
+    ``json.dumps`` would otherwise write ``Infinity`` (e.g. the mean first output spike
+    time of an all-silent test set), which is not JSON and which strict readers refuse.
+    """
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _dumps(data) -> str:
+    return json.dumps(_json_ready(data), indent=2, allow_nan=False)
+
+
 def _write_json(path: Path, data) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=float))
+    tmp.write_text(_dumps(data))
     os.replace(tmp, path)  # atomic: an interrupted run never leaves half a file
 
 
@@ -363,7 +387,7 @@ def evaluate(args) -> Dict:
     summary["epochs_trained"] = trainer.epoch
     summary["tested_epoch"] = summary_epoch
     _write_json(out / "evaluation.json", summary)
-    print(json.dumps(summary, indent=2))
+    print(_dumps(summary))
     return summary
 
 
