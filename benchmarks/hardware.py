@@ -38,6 +38,7 @@ import torch
 
 import pynn_ttfs as sim
 from pynn_ttfs.backends.bss2 import ChipConfig
+from pynn_ttfs.training.cli import json_text
 from pynn_ttfs.training.datasets import Dataset, Split, load_dataset
 from pynn_ttfs.training.model import TTFSModel
 from pynn_ttfs.training.pynn_loop import PyNNForward, PyNNNetwork, build_network
@@ -403,7 +404,7 @@ def main(argv=None):
         plot_sweeps(records, out_dir / "robustness.png", "Yin-Yang" if args.dataset == "yinyang" else "MNIST 16x16")
 
     name = "hardware.json" if per_chip else "extra.json"
-    (out_dir / name).write_text(json.dumps(results, indent=1, default=float))
+    (out_dir / name).write_text(json_text(results, indent=1))  # inf (all silent) -> null
     return results
 
 

@@ -324,3 +324,10 @@ def test_an_all_silent_network_writes_null_not_infinity(tmp_path, capsys):
         assert summary["mean_first_output_time"] is None
         assert summary["epochs_trained"] == 1
     _strict_json((tmp_path / "metrics.json").read_text())
+
+
+def test_json_text_turns_numpy_values_and_non_finite_numbers_into_json():
+    text = cli.json_text({"t": np.float32(np.inf), "v": np.array([1.5, np.nan]), "n": np.int64(3),
+                          "ok": np.bool_(True), "nested": [(-np.inf, 2)]})
+    assert _strict_json(text) == {"t": None, "v": [1.5, None], "n": 3, "ok": True,
+                                  "nested": [[None, 2]]}

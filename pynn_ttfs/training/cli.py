@@ -140,16 +140,18 @@ def _metrics(config: Dict, trainer: Trainer, test_summary: Optional[Dict]) -> Di
     return out
 
 
-def _json_ready(value):
+def json_ready(value):
     """``value`` with numpy/torch scalars as floats and inf/NaN as None (JSON ``null``).
 
     ``json.dumps`` would otherwise write ``Infinity`` (e.g. the mean first output spike
     time of an all-silent test set), which is not JSON and which strict readers refuse.
     """
     if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
     if isinstance(value, (list, tuple)):
-        return [_json_ready(item) for item in value]
+        return [json_ready(item) for item in value]
     if isinstance(value, (bool, int, str)) or value is None:
         return value
     if isinstance(value, np.bool_):
@@ -160,13 +162,14 @@ def _json_ready(value):
     return number if math.isfinite(number) else None
 
 
-def _dumps(data) -> str:
-    return json.dumps(_json_ready(data), indent=2, allow_nan=False)
+def json_text(data, indent: int = 2) -> str:
+    """``data`` as strict JSON text (see :func:`json_ready`)."""
+    return json.dumps(json_ready(data), indent=indent, allow_nan=False)
 
 
 def _write_json(path: Path, data) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(_dumps(data))
+    tmp.write_text(json_text(data))
     os.replace(tmp, path)  # atomic: an interrupted run never leaves half a file
 
 
@@ -387,7 +390,7 @@ def evaluate(args) -> Dict:
     summary["epochs_trained"] = trainer.epoch
     summary["tested_epoch"] = summary_epoch
     _write_json(out / "evaluation.json", summary)
-    print(_dumps(summary))
+    print(json_text(summary))
     return summary
 
 
