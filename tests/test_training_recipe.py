@@ -356,3 +356,44 @@ def test_negative_noisy_input_times_are_clamped_or_reflected():
     torch.testing.assert_close(reflected[finite & ~at_zero], clamped[finite & ~at_zero])
     with pytest.raises(ValueError, match="input_noise_negative must be 'clamp' or 'reflect'"):
         published_recipe("yinyang", input_noise_negative="mirror")
+
+
+@pytest.mark.parametrize("where", ["bumped", "forward"])
+def test_a_bumped_batch_steps_with_the_gradient_at_the_chosen_weights(where):
+    """bump_skips_step=False: a bumped batch adds the bump and takes a gradient step, the
+    gradient evaluated at the bumped weights ("bumped") or at the weights the batch ran
+    with, the exact gradient of its recorded times ("forward"). Plain SGD, so the step is
+    w_after = w_before + bump - lr * gradient, with the gradient known exactly."""
+    from pynn_ttfs.training.datasets import load_yinyang
+    from pynn_ttfs.training.trainer import Trainer
+    data = load_yinyang(sizes={"train": 80, "val": 10, "test": 10})
+    recipe = published_recipe("yinyang", optimizer="sgd", momentum=0.0, lr=0.1,
+                              max_weight_grad=None, bump_skips_step=False,
+                              bump_gradient_weights=where)
+    trainer = Trainer.for_dataset(recipe, 4, 3)
+    layers = trainer.model.layers
+    with torch.no_grad():
+        for layer in layers:
+            layer.weights.mul_(0.3)  # weak weights: silent neurons, so the batch bumps
+    inputs = torch.as_tensor(data.train.times)
+    labels = torch.as_tensor(data.train.labels)
+    layer_times = trainer.forward(inputs)
+    before = [layer.weights.detach().clone() for layer in layers]
+    _, at_forward, _ = trainer.step.gradients(inputs, layer_times, labels)
+    result = trainer.step(inputs, layer_times, labels)
+    after = [layer.weights.detach().clone() for layer in layers]
+    assert result.bumped_layer is not None
+    bumps = [torch.zeros_like(w) for w in before]
+    silent = ~torch.isfinite(layer_times[result.bumped_layer])
+    bumps[result.bumped_layer] += recipe.bump_value * silent.any(dim=0).to(before[0].dtype)[None, :]
+    assert bumps[result.bumped_layer].abs().sum() > 0
+    with torch.no_grad():  # the gradient at the bumped weights, for comparison
+        for layer, w, bump in zip(layers, before, bumps):
+            layer.weights.copy_(w + bump)
+    _, at_bumped, _ = trainer.step.gradients(inputs, layer_times, labels)
+    assert any(not torch.allclose(a, b) for a, b in zip(at_forward, at_bumped))  # the bump moves it
+    expected = at_forward if where == "forward" else at_bumped
+    for w_after, w, bump, g in zip(after, before, bumps, expected):
+        torch.testing.assert_close(w_after, w + bump - recipe.lr * g, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="bump_gradient_weights must be 'bumped' or 'forward'"):
+        recipe.replace(bump_gradient_weights="after")

@@ -90,6 +90,11 @@ class Recipe:
     max_silent_fraction: List[float] = field(default_factory=lambda: [0.3, 0.0])
     bump_value: float = 5e-4
     bump_skips_step: bool = True  # reference: a bumped batch takes no gradient step
+    #: with bump_skips_step=False, where a bumped batch's gradient is evaluated: "bumped"
+    #: (at the weights after the bump, with the times recorded before it: the improved
+    #: recipe's runs in the README) or "forward" (at the weights the batch ran with, the
+    #: exact gradient of its recorded times; the bump is added after, then the step)
+    bump_gradient_weights: str = "bumped"
     max_weight_grad: Optional[float] = 0.2  # per-(sample, neuron) cut-off; None = off
     #: not in the reference: a (sample, neuron) pair whose model membrane slope v'(T) at the
     #: recorded time is below min_slope (threshold / tau_s) passes no gradient; None = off.
@@ -154,6 +159,9 @@ class Recipe:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.lr_schedule not in ("step", "cosine"):
             raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
+        if self.bump_gradient_weights not in ("bumped", "forward"):
+            raise ValueError(f"bump_gradient_weights must be 'bumped' or 'forward', got "
+                             f"{self.bump_gradient_weights!r}")
         if self.input_noise_negative not in ("clamp", "reflect"):
             raise ValueError(f"input_noise_negative must be 'clamp' or 'reflect', got "
                              f"{self.input_noise_negative!r}")

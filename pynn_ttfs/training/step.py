@@ -9,7 +9,8 @@ Mechanics (reference):
 * weight bumping: the first layer whose fraction of silent (sample, neuron) pairs exceeds
   its limit gets ``bump`` added to every incoming weight of each neuron silent in at least
   one sample; the bump doubles while the same layer keeps needing it and resets otherwise;
-  a bumped batch takes no gradient step;
+  a bumped batch takes no gradient step (``bump_skips_step=False``: it takes both, its
+  gradient evaluated after the bump or, ``bump_gradient_weights="forward"``, before it);
 * per-(sample, neuron) gradient cut-off (``gradients.layer_backward``);
 * optional (not in the reference): no gradient through a (sample, neuron) pair whose model
   membrane slope at the recorded time is below ``recipe.min_slope`` (chip in the loop);
@@ -110,13 +111,18 @@ class RecipeStep:
     def __call__(self, input_times: torch.Tensor, layer_times: List[torch.Tensor],
                  labels: torch.Tensor) -> StepResult:
         n_correct = int(correct(layer_times[-1], labels).sum())
+        gradient_first = (not self.recipe.bump_skips_step
+                          and self.recipe.bump_gradient_weights == "forward")
+        if gradient_first:  # at the weights that produced layer_times
+            loss, grads, n_cut = self.gradients(input_times, layer_times, labels)
         bumped = self._bump_layer(layer_times) if self.recipe.bump_value > 0 else None
         if bumped is not None and self.recipe.bump_skips_step:
             with torch.no_grad():
                 loss = self.loss_fn(layer_times[-1], labels)
             self._clip()
             return StepResult(float(loss), n_correct, len(labels), bumped, 0)
-        loss, grads, n_cut = self.gradients(input_times, layer_times, labels)
+        if not gradient_first:
+            loss, grads, n_cut = self.gradients(input_times, layer_times, labels)
         for layer, grad in zip(self.model.layers, grads):
             # absent connections (sparse PyNN projections) stay absent
             layer.weights.grad = grad if layer.mask is None else grad * layer.mask
