@@ -9,19 +9,27 @@ state and hands them to PyNN's neo output code.
   before v was recorded (or before its sampling interval last changed) are NaN: nothing
   was computed for them.
 
-Spikes and v start where recording of that variable started (``record()`` after a run
-returns nothing from before), or where ``get_data(clear=True)`` last cleared.
-``record(None)`` stops recording and, as on NEST, drops what was recorded and not yet
-retrieved: recording again starts afresh (v samples before it are NaN).
+Each cell's spikes and v start where recording of that variable started for that cell
+(``record()`` after a run returns nothing from before; a spike train's ``t_start`` says
+so), or where ``get_data(clear=True)`` last cleared, or at 0 in a segment after
+``reset()``. ``record(None)`` stops recording and, as on NEST, drops what was recorded and
+not yet retrieved: recording again starts afresh (v samples before it are NaN).
+
+``get_data()`` hands out copies: changing the returned block (``Assembly.get_data`` shifts
+channel indices in place) never changes what a later call returns, and a view's block
+holds only the view's cells in every segment, including those kept at ``reset()``.
 """
 from __future__ import annotations
 
+import copy
 import math
+from typing import Dict
 
 import neo
 import numpy as np
 import quantities as pq
 from pyNN import recording
+from neo.core.spiketrainlist import SpikeTrainList
 from pyNN.recording import filter_by_variables
 
 from . import simulator
@@ -35,6 +43,7 @@ class Recorder(recording.Recorder):
         # leaves the recording as it was
         if sampling_interval is not None and not (
                 isinstance(sampling_interval, (int, float, np.integer, np.floating))
+                and not isinstance(sampling_interval, (bool, np.bool_))
                 and sampling_interval > 0 and math.isfinite(sampling_interval)):
             raise ValueError(f"sampling_interval must be a finite number > 0 ms, got "
                              f"{sampling_interval!r}")
@@ -48,18 +57,31 @@ class Recorder(recording.Recorder):
                 raise ValueError(f"sampling_interval must be a finite number > 0 ms, got "
                                  f"{sampling_interval}")
             self.sampling_interval = float(sampling_interval)
-        # a variable recorded from now on has no data from before now
-        starts = self.__dict__.setdefault("_variable_start", {})
-        if new_ids and variable.name not in starts:
-            starts[variable.name] = float(self._simulator.state.t)
+        # a cell recorded from now on has no data from before now
+        starts = self._cell_starts().setdefault(variable.name, {})
+        now = float(self._simulator.state.t)
+        for cell in new_ids:
+            starts.setdefault(int(cell), now)
 
-    def _start_time(self, variable_name=None) -> float:
-        """Where the returned data start (ms): the segment's recording start, or later where
-        ``variable_name`` was first recorded later."""
-        start = float(pq.Quantity(self._recording_start_time, pq.ms).magnitude)
-        if variable_name is not None:
-            start = max(start, self.__dict__.get("_variable_start", {}).get(variable_name, start))
-        return start
+    def _cell_starts(self) -> Dict[str, Dict[int, float]]:
+        """variable name -> {cell id: time (ms) its recording started in this segment}; a
+        cell not listed records from the segment's start."""
+        return self.__dict__.setdefault("_cell_start", {})
+
+    def filter_recorded(self, variable, filter_ids):
+        # PyNN's version indexes the defaultdict, marking an unrecorded variable as recorded
+        recorded = self.recorded.get(variable, set())
+        return recorded if filter_ids is None else set(filter_ids).intersection(recorded)
+
+    def _start_time(self) -> float:
+        """Where the segment's returned data start (ms): the recording start."""
+        return float(pq.Quantity(self._recording_start_time, pq.ms).magnitude)
+
+    def _cell_start_times(self, variable_name: str, ids) -> np.ndarray:
+        """Per id, where its returned data of ``variable_name`` start (ms)."""
+        start = self._start_time()
+        starts = self._cell_starts().get(variable_name, {})
+        return np.array([max(start, starts.get(int(i), start)) for i in ids], dtype=float)
 
     def _first_v_row(self) -> int:
         """Index of the first v sample on the grid at or after the recording start."""
@@ -78,19 +100,19 @@ class Recorder(recording.Recorder):
         if ids.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         index = ids - int(pop.first_id)
-        t_start = self._start_time("spikes")
+        t_start = self._cell_start_times("spikes", ids)  # per id
         if pop._parameters.get("spike_times") is not None:  # SpikeSourceArray
             neuron, times = state.results.source_spikes.get(pop, (np.zeros(0, np.int64), np.zeros(0)))
-            wanted = np.zeros(pop.size, bool)
-            wanted[index] = True
-            keep = wanted[neuron] & (times >= t_start - 1e-9)
+            start_of = np.full(pop.size, np.inf)  # cells not asked for: nothing
+            start_of[index] = t_start
+            keep = times >= start_of[neuron] - 1e-9
             neuron, times = neuron[keep], times[keep]
         else:
             spikes = state.results.spike_times.get(pop)
             if spikes is None:
                 return np.zeros(0, dtype=np.int64), np.zeros(0)
             block = spikes[:, index]  # (trials, n_ids)
-            trial, column = np.nonzero(np.isfinite(block) & (block >= t_start - 1e-9))
+            trial, column = np.nonzero(np.isfinite(block) & (block >= t_start[None, :] - 1e-9))
             neuron, times = index[column], block[trial, column]
         order = np.lexsort((times, neuron))
         return neuron[order] + int(pop.first_id), np.array(times[order], dtype=float)
@@ -120,21 +142,40 @@ class Recorder(recording.Recorder):
         rows = np.full((n_rows, values.shape[1]), np.nan)
         available = values[first_row:first_row + n_rows]
         rows[:available.shape[0]] = available
-        # samples before v was first recorded were not computed for this recording
-        v_start = self._start_time("v")
-        before = (first_row + np.arange(n_rows)) * interval < v_start - 1e-9
-        rows[before] = np.nan
-        return rows[:, index], None
+        rows = rows[:, index]
+        # samples from before a cell's v was recorded were not computed for this recording
+        grid = (first_row + np.arange(n_rows)) * interval
+        rows[grid[:, None] < self._cell_start_times("v", ids)[None, :] - 1e-9] = np.nan
+        return rows, None
 
     def _get_current_segment(self, filter_ids=None, variables="all", clear=False):
-        segment = super()._get_current_segment(filter_ids=filter_ids, variables=variables,
+        # only variables with cells to report (PyNN's code fails on an empty id set: a
+        # view of unrecorded cells)
+        wanted = [v for v in self.recorded
+                  if (variables == "all" or v in variables) and self.filter_recorded(v, filter_ids)]
+        segment = super()._get_current_segment(filter_ids=filter_ids, variables=wanted,
                                                clear=clear)
         # PyNN starts the signal at the recording start; its first sample is the grid
         # point at or after it
         grid_start = self._first_v_row() * float(self.sampling_interval) * pq.ms
         for signal in segment.analogsignals:
             signal.t_start = grid_start
+        self._start_trains_where_recorded(segment)
         return segment
+
+    def _start_trains_where_recorded(self, segment) -> None:
+        """PyNN gives every train the segment's start; a cell recorded later starts there."""
+        segment_start = self._start_time()
+        if not any(start > segment_start + 1e-12
+                   for start in self._cell_starts().get("spikes", {}).values()):
+            return  # the usual case: the trains stay in PyNN's array form
+        trains = list(segment.spiketrains)
+        ids = [int(t.annotations["channel_id"]) for t in trains]
+        starts = self._cell_start_times("spikes", ids)
+        for train, start in zip(trains, starts):
+            first = float(train.magnitude.min()) if len(train) else np.inf
+            train.t_start = min(start, first) * pq.ms
+        segment.spiketrains = SpikeTrainList(items=trains, parent=segment)
 
     def store_to_cache(self, annotations=None):
         """Keep the segment at reset(). PyNN's version drops it whenever get(clear=True)
@@ -146,7 +187,7 @@ class Recorder(recording.Recorder):
             self.cache.store(segment)
         self.clear_flag = False
         self._recording_start_time = 0.0 * pq.ms
-        self.__dict__.get("_variable_start", {}).clear()  # a new segment records from t = 0
+        self._cell_starts().clear()  # a new segment records every recorded cell from t = 0
 
     def _local_count(self, variable, filter_ids=None):
         ids = sorted(self.filter_recorded(variable, filter_ids))
@@ -161,16 +202,18 @@ class Recorder(recording.Recorder):
         pass  # results stay in the state; _recording_start_time filters what is returned
 
     def _reset(self):
-        # record(None): a variable recorded again starts at that time, as if new (nothing
+        # record(None): a cell recorded again starts at that time, as if new (nothing
         # from before the stop, nothing from the time it was off)
-        self.__dict__.get("_variable_start", {}).clear()
+        self._cell_starts().clear()
 
     def get(self, variables, gather=False, filter_ids=None, clear=False,
             annotations=None, locations=None):
         """Recorded data as a neo Block; unlike the base class also works before run()."""
         data = neo.Block()
         localized = "all" if variables == "all" else self._localize_variables(variables, locations)
-        data.segments = [filter_by_variables(segment, localized) for segment in self.cache]
+        # copies: the caller may change them (Assembly.get_data does) without touching the cache
+        data.segments = [_copy_for_ids(filter_by_variables(segment, localized), filter_ids)
+                         for segment in self.cache]
         if self._simulator.state.running or not data.segments:
             data.segments.append(self._get_current_segment(
                 filter_ids=filter_ids, variables=localized, clear=clear))
@@ -185,3 +228,30 @@ class Recorder(recording.Recorder):
         if clear:
             self.clear()
         return data
+
+
+def _copy_for_ids(segment, ids):
+    """A deep copy of a stored segment holding only the cells ``ids`` (all if None)."""
+    block, segment.block = segment.block, None  # copy the segment, not its whole block
+    try:
+        segment = copy.deepcopy(segment)
+    finally:
+        segment.block = block
+    if ids is None:
+        return segment
+    wanted = {int(i) for i in ids}
+    segment.spiketrains = SpikeTrainList(
+        items=[t for t in segment.spiketrains if int(t.annotations["channel_id"]) in wanted],
+        parent=segment)
+    signals = []
+    for signal in segment.analogsignals:
+        channel_ids = np.asarray(signal.annotations["channel_ids"], dtype=int)
+        columns = np.flatnonzero(np.isin(channel_ids, list(wanted)))
+        if columns.size == 0:
+            continue
+        kept = signal[:, columns]
+        kept.annotations["channel_ids"] = channel_ids[columns]
+        kept.segment = segment
+        signals.append(kept)
+    segment.analogsignals = signals
+    return segment

@@ -912,3 +912,114 @@ def test_duplicate_labels_and_their_suffixes_do_not_collide():
         pop.record("spikes")
     sim.run(20.0)
     assert np.isfinite(first_spikes(a)).all() and np.isfinite(first_spikes(b)).all()
+
+
+# --- recording: per-cell starts, copies, views of stored segments -------------------------
+def _two_cells_firing_at_about_2_3_ms():
+    sim.setup(timestep=0.5, trial_duration=100.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    out = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=5.0, delay=0.0))
+    return src, out
+
+
+def _trains(segment):
+    return {int(t.annotations["source_index"]): (float(t.t_start), list(t.magnitude))
+            for t in segment.spiketrains}
+
+
+def test_cells_added_after_reset_leave_the_earlier_cells_data_whole():
+    """record() of more cells after reset() used to restart the whole variable at that
+    time, hiding the spike and v of the cells recorded all along."""
+    src, out = _two_cells_firing_at_about_2_3_ms()
+    out[0:1].record(["spikes", "v"])
+    sim.run(10.0)
+    sim.reset()
+    sim.run(5.0)
+    out[1:2].record(["spikes", "v"])
+    sim.run(5.0)
+    first, second = out.get_data().segments
+    for segment in (first, second):
+        trains = _trains(segment)
+        assert trains[0][0] == 0.0 and len(trains[0][1]) == 1 and 2.0 < trains[0][1][0] < 2.5
+        v0 = segment.analogsignals[0].magnitude[:, 0]
+        assert not np.isnan(v0).any() and v0[3] > -65.0
+    assert _trains(second)[1] == (5.0, [])  # recorded from 5 ms: the spike came before
+    v1 = second.analogsignals[0].magnitude[:, 1]
+    assert np.isnan(v1[:10]).all() and not np.isnan(v1[10:]).any()
+    assert out.get_spike_counts() == {int(out[0]): 1, int(out[1]): 0}
+
+
+def test_a_cell_recorded_later_has_nothing_from_before_and_its_train_says_so(tmp_path):
+    import neo
+    src, out = _two_cells_firing_at_about_2_3_ms()
+    out[0:1].record("spikes")
+    sim.run(10.0)
+    out[1:2].record("spikes")
+    src.record("spikes")
+    sim.run(10.0)
+    trains = _trains(out.get_data().segments[0])
+    assert trains[0][0] == 0.0 and len(trains[0][1]) == 1
+    assert trains[1] == (10.0, [])  # it fired at ~2.3 ms, before it was recorded
+    assert _trains(src.get_data().segments[0]) == {0: (10.0, [])}  # its spike was at 1 ms
+    path = str(tmp_path / "late.pkl")
+    out.write_data(path)
+    assert _trains(neo.io.PickleIO(path).read_block().segments[0]) == trains
+
+
+def test_get_data_returns_copies_so_assembly_get_data_cannot_corrupt_the_cache():
+    sim.setup(timestep=0.5, trial_duration=100.0)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    a = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS), label="a")
+    b = sim.Population(3, sim.IF_curr_exp_ttfs(**TTFS), label="b")
+    for pop in (a, b):
+        sim.Projection(src, pop, sim.AllToAllConnector(), sim.StaticSynapse(weight=5.0, delay=0.0))
+    both = a + b
+    both.record(["spikes", "v"])
+    sim.run(5.0)
+    sim.reset()
+    sim.run(5.0)
+    for _ in range(3):
+        block = both.get_data()
+        for segment in block.segments:
+            assert len(segment.spiketrains) == 5
+            (signal,) = segment.analogsignals
+            assert list(signal.array_annotations["channel_index"]) == [0, 1, 2, 3, 4]
+    first = a.get_data().segments[0]
+    assert len(first.spiketrains) == 2 and first.analogsignals[0].shape[1] == 2
+    assert list(first.analogsignals[0].array_annotations["channel_index"]) == [0, 1]
+
+
+def test_a_view_gets_only_its_cells_in_every_segment_and_none_if_unrecorded():
+    src, out = _two_cells_firing_at_about_2_3_ms()
+    out.record(["spikes", "v"])
+    sim.run(5.0)
+    sim.reset()
+    sim.run(5.0)
+    for segment in out[1:2].get_data().segments:
+        assert list(_trains(segment)) == [1]
+        (signal,) = segment.analogsignals
+        assert signal.shape[1] == 1 and list(signal.array_annotations["channel_index"]) == [1]
+        np.testing.assert_array_equal(signal.annotations["channel_ids"], [int(out[1])])
+    assert len(out.get_data().segments[0].spiketrains) == 2  # the stored segment is whole
+    # cells never recorded: an empty block, not PyNN's "zero-size array" error
+    src, out = _two_cells_firing_at_about_2_3_ms()
+    out[0:1].record("spikes")
+    sim.run(5.0)
+    assert len(out[1:2].get_data("spikes").segments[0].spiketrains) == 0
+
+
+def test_spike_counts_of_an_unrecorded_variable_do_not_mark_it_recorded():
+    src, out = _two_cells_firing_at_about_2_3_ms()
+    out.record("v")
+    sim.run(5.0)
+    assert out.get_spike_counts() == {}
+    segment = out.get_data().segments[0]
+    assert len(segment.spiketrains) == 0 and len(segment.analogsignals) == 1
+
+
+def test_a_boolean_sampling_interval_is_refused():
+    sim.setup()
+    pop = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    with pytest.raises(ValueError, match="sampling_interval must be a finite number > 0 ms, got True"):
+        pop.record("v", sampling_interval=True)
