@@ -365,6 +365,46 @@ def test_bad_output_times_shape_and_nan():
         first_spike_times(times, weights, output_times=torch.rand(2, 3))
     with pytest.raises(ValueError, match="output_times contains NaN"):
         first_spike_times(times, weights, output_times=torch.full((2, 4), float("nan")))
+    with pytest.raises(ValueError, match="output_times contains -inf"):
+        first_spike_times(times, weights, output_times=torch.full((2, 4), -float("inf")))
+    with pytest.raises(ValueError, match=r"output_times \(torch.float64, cpu\) must match the weights"):
+        first_spike_times(times, weights, output_times=torch.rand(2, 4, dtype=torch.float64))
+
+
+def _gradient_arguments(dtype=torch.float64):
+    from pynn_ttfs.engine import layer_parameters
+    generator = torch.Generator().manual_seed(0)
+    times = torch.rand(3, 4, generator=generator, dtype=dtype)
+    weights = torch.rand(4, 5, generator=generator, dtype=dtype)
+    params = layer_parameters(1.0, 1.0, 0.5, 5, weights)
+    out = first_spike_times(times, weights, threshold=0.5)
+    return times, weights, out, params, torch.ones_like(out)
+
+
+@pytest.mark.parametrize("which, bad, match", [
+    ("output_times", torch.rand(1, 1, dtype=torch.float64), r"output_times must have shape \(batch, n_post\) = \(3, 5\), got \(1, 1\)"),
+    ("grad_output", torch.rand(1, 1, dtype=torch.float64), r"grad_output must have shape \(batch, n_post\) = \(3, 5\)"),
+    ("output_times", torch.full((3, 5), float("nan"), dtype=torch.float64), "output_times contains NaN"),
+    ("output_times", torch.full((3, 5), -float("inf"), dtype=torch.float64), "output_times contains -inf"),
+    ("grad_output", torch.ones(3, 5), r"grad_output \(torch.float32, cpu\) must match the weights"),
+    ("input_times", torch.rand(3, 2, dtype=torch.float64), "shape mismatch: input_times has n_pre = 2"),
+])
+def test_first_spike_gradients_checks_its_arguments(which, bad, match):
+    """The gradient kernels index T and dL/dT by (sample, neuron) without bounds checks: a
+    wrong shape used to read past the arrays (loops) or broadcast (tensors)."""
+    from pynn_ttfs.engine import first_spike_gradients
+    times, weights, out, params, grad = _gradient_arguments()
+    arguments = dict(input_times=times, weights=weights, output_times=out, params=params,
+                     grad_output=grad)
+    first_spike_gradients(**arguments)  # the good arguments pass
+    arguments[which] = bad
+    with pytest.raises(ValueError, match=match):
+        first_spike_gradients(**arguments)
+
+
+def test_float16_is_refused_with_the_dtypes_that_work():
+    with pytest.raises(ValueError, match="float16 cannot hold .* use float32, float64 or bfloat16"):
+        first_spike_times(torch.rand(2, 3, dtype=torch.float16), torch.rand(3, 2, dtype=torch.float16))
 
 
 def test_too_wide_time_span_for_float32_is_a_clear_error():

@@ -74,3 +74,22 @@ def test_gradient_at_zero_is_one():
         lambertw(z).sum().backward()
         w = float(lambertw(torch.tensor(0.5, dtype=torch.float64)))
         np.testing.assert_allclose(z.grad.numpy(), [1.0, w / (0.5 * (1.0 + w))], rtol=1e-5)
+
+
+def test_gradient_is_finite_at_large_and_infinite_z_and_matches_finite_differences():
+    """The derivative comes from W itself: differentiating through the unselected
+    branch-point series (p**7 overflows at large z) gave NaN."""
+    z = torch.tensor([1e200, 1e80, math.inf, 3.0], dtype=torch.float64, requires_grad=True)
+    lambertw(z).sum().backward()
+    w = lambertw(z.detach())
+    expected = (w / (z.detach() * (1.0 + w))).numpy()
+    expected[2] = 0.0
+    np.testing.assert_allclose(z.grad.numpy(), expected, rtol=1e-12)
+    z32 = torch.tensor([1e30, 1e12], dtype=torch.float32, requires_grad=True)
+    lambertw(z32).sum().backward()
+    assert torch.isfinite(z32.grad).all() and (z32.grad > 0).all()
+    for branch, points in ((0, [-0.3, -0.1, 0.0, 0.7, 50.0]), (-1, [-0.3, -0.1, -1e-3])):
+        x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda t: lambertw(t, branch), (x,), eps=1e-9)
+    assert torch.autograd.gradgradcheck(lambertw, (torch.tensor([-0.3, 0.7, 50.0], dtype=torch.float64,
+                                                                requires_grad=True),))

@@ -397,3 +397,26 @@ def test_a_bumped_batch_steps_with_the_gradient_at_the_chosen_weights(where):
         torch.testing.assert_close(w_after, w + bump - recipe.lr * g, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="bump_gradient_weights must be 'bumped' or 'forward'"):
         recipe.replace(bump_gradient_weights="after")
+
+
+def test_loss_and_predictions_refuse_nan_and_minus_inf_and_bad_labels():
+    """A NaN time used to count as silent (loss) or win (predict); -inf won too."""
+    loss = TTFSLoss()
+    labels = torch.tensor([0])
+    for bad, match in ((math.nan, "times contains NaN"), (-math.inf, "times contains -inf")):
+        times = torch.tensor([[0.5, bad, 2.0]])
+        with pytest.raises(ValueError, match=match):
+            loss(times, labels)
+        with pytest.raises(ValueError, match=match):
+            predict(times)
+        with pytest.raises(ValueError, match=match):
+            correct(times, labels)
+    good = torch.tensor([[0.5, math.inf, 2.0]])
+    assert predict(good).tolist() == [0] and torch.isfinite(loss(good, labels))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\].*got \[3, 3\]"):
+        loss(good, torch.tensor([3]))
+    with pytest.raises(ValueError, match=r"labels must be integers of shape \(batch,\) = \(1,\)"):
+        loss(good, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="batch 0"):
+        loss(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
+    assert loss.per_sample(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)).shape == (0,)

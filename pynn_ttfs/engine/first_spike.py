@@ -69,6 +69,10 @@ def check_layer_inputs(input_times: torch.Tensor, weights: torch.Tensor) -> None
         raise ValueError(
             f"input_times ({input_times.dtype}) and weights ({weights.dtype}) must share a dtype"
         )
+    if input_times.dtype == torch.float16:
+        # its largest exponent, log(65504) ~ 11, is below the solver's rescaling margin
+        raise ValueError("float16 cannot hold the solver's exponentials (exp(t / tau) overflows "
+                         "beyond t ~ 11 tau): use float32, float64 or bfloat16")
     if input_times.device != weights.device:
         raise ValueError(
             f"input_times ({input_times.device}) and weights ({weights.device}) must be on "
@@ -267,6 +271,37 @@ def solve_first_spike_times(
 def check_layer_parameters(params: LayerParameters, weights: torch.Tensor) -> None:
     """Parameters built for this layer (one value per neuron, the weights' dtype and device)
     with a ratio the closed form covers (ValueError otherwise)."""
+    _check_parameter_shapes(params, weights)
+    supported = torch.zeros_like(params.ratio, dtype=torch.bool)
+    for ratio in SUPPORTED_RATIOS:
+        supported |= params.ratio == ratio
+    if not bool(supported.all()):
+        unsupported = float(params.ratio[~supported][0])
+        raise ValueError(f"tau_mem / tau_syn = {unsupported:.6g}: the closed-form solver covers "
+                         f"ratios {SUPPORTED_RATIOS} only; use "
+                         f"pynn_ttfs.engine.general.solve_first_spike_times_general for others")
+
+
+def _check_output_times(output_times: torch.Tensor, input_times: torch.Tensor,
+                        weights: torch.Tensor, name: str = "output_times") -> None:
+    """``output_times`` (or the gradient named ``name``): shape (batch, n_post), the
+    weights' dtype and device; spike times also neither NaN nor -inf."""
+    expected = (input_times.shape[0], weights.shape[1])
+    if not isinstance(output_times, torch.Tensor):
+        raise ValueError(f"{name} must be a torch tensor of shape (batch, n_post) = {expected}")
+    if tuple(output_times.shape) != expected:
+        raise ValueError(f"{name} must have shape (batch, n_post) = {expected}, got "
+                         f"{tuple(output_times.shape)}")
+    if output_times.dtype != weights.dtype or output_times.device != weights.device:
+        raise ValueError(f"{name} ({output_times.dtype}, {output_times.device}) must match the "
+                         f"weights ({weights.dtype}, {weights.device})")
+    if name == "output_times" and not bool((output_times > -math.inf).all()):
+        if torch.isnan(output_times).any():
+            raise ValueError("output_times contains NaN; use +inf for silent neurons")
+        raise ValueError("output_times contains -inf; spike times must be finite or +inf")
+
+
+def _check_parameter_shapes(params: LayerParameters, weights: torch.Tensor) -> None:
     n_post = weights.shape[1]
     for name in ("tau_syn", "tau_mem", "threshold", "ratio"):
         value = getattr(params, name)
@@ -276,14 +311,6 @@ def check_layer_parameters(params: LayerParameters, weights: torch.Tensor) -> No
         if value.dtype != weights.dtype or value.device != weights.device:
             raise ValueError(f"params.{name} ({value.dtype}, {value.device}) must match the "
                              f"weights ({weights.dtype}, {weights.device})")
-    supported = torch.zeros_like(params.ratio, dtype=torch.bool)
-    for ratio in SUPPORTED_RATIOS:
-        supported |= params.ratio == ratio
-    if not bool(supported.all()):
-        unsupported = float(params.ratio[~supported][0])
-        raise ValueError(f"tau_mem / tau_syn = {unsupported:.6g}: the closed-form solver covers "
-                         f"ratios {SUPPORTED_RATIOS} only; use "
-                         f"pynn_ttfs.engine.general.solve_first_spike_times_general for others")
 
 
 def _solve_keeping_state(input_times, weights, params, keep_state: bool):
@@ -327,6 +354,11 @@ def first_spike_gradients(
     falling at T, where 1 / v'(T) gives a gradient of arbitrary size and sign.
     """
     _check_gradient_options(weight_grad_cutoff, min_slope)
+    # the kernels index T and dL/dT by (sample, neuron) without bounds checks
+    check_layer_inputs(input_times, weights)
+    _check_parameter_shapes(params, weights)
+    _check_output_times(output_times, input_times, weights)
+    _check_output_times(grad_output, input_times, weights, name="grad_output")
     result = gradients_fast(input_times, weights, output_times, params, grad_output,
                             need_input_grad, need_weight_grad, solver_state,
                             weight_grad_cutoff, stats, min_slope)
@@ -411,14 +443,7 @@ def first_spike_times(
             raise ValueError(f"{name} requires grad, but first_spike_times has gradients for "
                              f"input_times and weights only; pass {name}.detach()")
     if output_times is not None:
-        expected = (input_times.shape[0], weights.shape[1])
-        if tuple(output_times.shape) != expected:
-            raise ValueError(
-                f"output_times must have shape (batch, n_post) = {expected}, got "
-                f"{tuple(output_times.shape)}"
-            )
-        if torch.isnan(output_times).any():
-            raise ValueError("output_times contains NaN; use +inf for silent neurons")
+        _check_output_times(output_times, input_times, weights)
     params = layer_parameters(
         tau_syn, tau_mem, threshold, weights.shape[1], weights,
         allow_any_ratio=output_times is not None,

@@ -60,11 +60,37 @@ def lambertw(z: torch.Tensor, branch: int = 0) -> torch.Tensor:
 
     Values of z within a few ulps below -1/e are treated as -1/e (they arise from rounding
     when a threshold is touched exactly); further below, and z >= 0 on branch -1, give NaN.
+    Differentiable in z: dW/dz = W / (z (1 + W)), 1 at z = 0, 0 at z = +inf.
     """
     if branch not in (0, -1):
         raise ValueError(f"branch must be 0 or -1, got {branch!r}")
     if not torch.is_floating_point(z):
         z = z.to(torch.get_default_dtype())
+    return _LambertW.apply(z, branch)
+
+
+class _LambertW(torch.autograd.Function):
+    """The derivative from W itself: differentiating through the guesses and Halley steps
+    would pass 0 * inf = NaN from the branches torch.where does not select (at large z)."""
+
+    @staticmethod
+    def forward(ctx, z, branch):
+        w = _lambertw_values(z, branch)
+        ctx.save_for_backward(z, w)
+        return w
+
+    @staticmethod
+    def backward(ctx, grad_w):
+        z, w = ctx.saved_tensors
+        one = torch.ones_like(w)
+        nonzero = torch.where(z == 0, one, z)
+        derivative = w / (nonzero * (1.0 + w))
+        derivative = torch.where(z == 0, one, derivative)  # W0'(0) = 1
+        derivative = torch.where(torch.isinf(z) & (z > 0), torch.zeros_like(w), derivative)
+        return grad_w * derivative, None
+
+
+def _lambertw_values(z: torch.Tensor, branch: int) -> torch.Tensor:
     eps = torch.finfo(z.dtype).eps
     # distance from the branch point, e*z + 1, clamped at 0 for rounding-level undershoot
     ez1 = _distance_from_branch_point(z)

@@ -14,6 +14,30 @@ from dataclasses import dataclass
 import torch
 
 
+def _check_times(times: torch.Tensor, name: str = "times") -> None:
+    """(batch, n_classes) first-spike times: finite or +inf (silent), never NaN or -inf,
+    which would otherwise pass as silent or as the winning neuron."""
+    if not isinstance(times, torch.Tensor) or times.dim() != 2:
+        shape = tuple(times.shape) if isinstance(times, torch.Tensor) else type(times).__name__
+        raise ValueError(f"{name} must be a tensor of shape (batch, n_classes), got {shape}")
+    if not bool((times > -torch.inf).all()):  # one reduction: NaN > -inf is False
+        if torch.isnan(times).any():
+            raise ValueError(f"{name} contains NaN; use +inf for silent neurons")
+        raise ValueError(f"{name} contains -inf; spike times must be finite or +inf")
+
+
+def _check_labels(labels: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    labels = torch.as_tensor(labels, device=times.device)
+    if labels.shape != times.shape[:1] or labels.is_floating_point():
+        raise ValueError(f"labels must be integers of shape (batch,) = ({times.shape[0]},), got "
+                         f"{labels.dtype} of shape {tuple(labels.shape)}")
+    labels = labels.to(torch.long)
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= times.shape[1]):
+        raise ValueError(f"labels must lie in [0, {times.shape[1] - 1}] (one per output "
+                         f"neuron), got [{int(labels.min())}, {int(labels.max())}]")
+    return labels
+
+
 @dataclass
 class TTFSLoss:
     xi: float = 0.2
@@ -31,9 +55,8 @@ class TTFSLoss:
 
     def per_sample(self, times: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Loss of each sample, shape (batch,); times (batch, n_classes) in tau_s, inf = silent."""
-        if times.dim() != 2:
-            raise ValueError(f"times must have shape (batch, n_classes), got {tuple(times.shape)}")
-        labels = labels.to(torch.long)
+        _check_times(times)
+        labels = _check_labels(labels, times)
         label_times = times.gather(1, labels[:, None]).squeeze(1)
         label_spikes = torch.isfinite(label_times)
         # every term below is evaluated on finite stand-ins, so silent samples give no NaN
@@ -49,11 +72,14 @@ class TTFSLoss:
 
     def __call__(self, times: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean loss over the batch."""
+        if isinstance(times, torch.Tensor) and times.dim() == 2 and times.shape[0] == 0:
+            raise ValueError("times holds no samples (batch 0): the mean loss is undefined")
         return self.per_sample(times, labels).mean()
 
 
 def predict(times: torch.Tensor) -> torch.Tensor:
     """Index of the earliest output spike per sample; -1 if every output is silent."""
+    _check_times(times)
     earliest = times.argmin(dim=1)
     any_spike = torch.isfinite(times).any(dim=1)
     return torch.where(any_spike, earliest, torch.full_like(earliest, -1))
@@ -61,4 +87,4 @@ def predict(times: torch.Tensor) -> torch.Tensor:
 
 def correct(times: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Boolean per sample (all-silent = wrong)."""
-    return predict(times) == labels.to(torch.long)
+    return predict(times) == _check_labels(labels, times)
