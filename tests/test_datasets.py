@@ -189,3 +189,28 @@ def test_a_given_data_dir_does_not_fall_back_to_the_environment(tmp_path, monkey
     assert ds.load_dataset("mnist").train.times.shape[0] == 12  # the variable alone
     with pytest.raises(FileNotFoundError, match="typo"):
         ds.load_dataset("mnist", data_dir=tmp_path / "typo")
+
+
+@pytest.mark.parametrize("name, pixels", [("mnist", 784), ("mnist16", 256)])
+def test_a_split_of_size_zero_keeps_its_shape_and_cannot_be_trained_or_evaluated(
+        tmp_path, monkeypatch, name, pixels):
+    """sizes 0 used to fail in numpy's reshape; an empty split now has its shape, and the
+    trainer refuses it by name instead of reporting 0 % of nothing."""
+    from pynn_ttfs.training.recipe import improved_recipe
+    from pynn_ttfs.training.trainer import Trainer
+    monkeypatch.setattr(ds, "MNIST_N_TRAIN", 10)
+    data = ds.load_dataset(name, data_dir=_thirteen_image_mnist(tmp_path),
+                           sizes={"train": 5, "val": 0, "test": 0})
+    assert data.val.times.shape == (0, pixels) and data.test.times.shape == (0, pixels)
+    assert data.train.times.shape == (5, pixels)
+    trainer = Trainer.for_dataset(improved_recipe("yinyang", hidden=[6], batch_size=5),
+                                  pixels, 10)
+    with pytest.raises(ValueError, match="cannot evaluate a split of 0 samples"):
+        trainer.evaluate(data.test)
+    with pytest.raises(ValueError, match="cannot train on a split of 0 samples"):
+        trainer.train_epoch(data.val)
+    with pytest.raises(ValueError, match="the validation split holds 0 samples"):
+        trainer.train_epoch(data.train, val_split=data.val)
+    assert trainer.epoch == 0 and trainer.history == []
+    trainer.train_epoch(data.train)
+    assert trainer.epoch == 1

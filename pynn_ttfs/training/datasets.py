@@ -332,11 +332,11 @@ def _mnist_split(images: np.ndarray, labels: np.ndarray, small: bool, t_early: f
     brightness = images.astype(np.float64) / 255.0
     if small:
         brightness = downscale_mnist16(brightness)
-    brightness = brightness.reshape(len(brightness), -1)
+    side = 16 if small else 28
+    brightness = brightness.reshape(len(brightness), side * side)  # also 0 images (sizes)
     values = 1.0 - brightness  # inverted: bright pixels spike early
     silent = (brightness <= 0.0) if small else None
     times = encode_times(values, t_early, t_late, silent=silent)
-    side = 16 if small else 28
     return Split(values, times, labels.astype(np.int64), image_shape=(side, side),
                  blank_time=math.inf if small else t_late)
 

@@ -130,6 +130,11 @@ class Trainer:
 
     def train_epoch(self, split: Split, progress: Optional[Callable[[dict], None]] = None,
                     val_split: Optional[Split] = None) -> EpochMetrics:
+        if len(split) == 0:  # an epoch would pass, the schedule step, and nothing be learnt
+            raise ValueError("cannot train on a split of 0 samples")
+        if val_split is not None and len(val_split) == 0:
+            raise ValueError("the validation split holds 0 samples: pass val_split=None "
+                             "to train without validation")
         if self.recipe.shift_pixels and split.image_shape is None:
             raise ValueError(f"recipe shift_pixels={self.recipe.shift_pixels} needs image data "
                              f"(MNIST); this training split has no image_shape")
@@ -193,6 +198,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, split: Split, batch_size: int = 1000) -> Evaluation:
+        if len(split) == 0:  # an accuracy of 0 samples has no value (it read as 0 %)
+            raise ValueError("cannot evaluate a split of 0 samples")
         all_times: List[List[np.ndarray]] = []
         total_loss = 0.0
         total_correct = 0
