@@ -15,6 +15,11 @@ so), or where ``get_data(clear=True)`` last cleared, or at 0 in a segment after
 ``reset()``. ``record(None)`` stops recording and, as on NEST, drops what was recorded and
 not yet retrieved: recording again starts afresh (v samples before it are NaN).
 
+``get_data(clear=True)`` hides what it returned from later calls but frees no memory: the
+simulator keeps every trial's first spikes (``trial_first_spike_times`` reads them) and v
+until ``reset()``, so a long segment grows with its trials; ``reset()`` between batches, as
+the training loop does, keeps the memory of each segment bounded.
+
 ``get_data()`` hands out copies: changing the returned block (``Assembly.get_data`` shifts
 channel indices in place) never changes what a later call returns, and a view's block
 holds only the view's cells in every segment, including those kept at ``reset()``.
