@@ -28,16 +28,21 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Dict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Dict, Optional, Tuple
 
 import neo
 import numpy as np
 import quantities as pq
 from pyNN import recording
 from neo.core.spiketrainlist import SpikeTrainList
-from pyNN.recording import filter_by_variables
+from pyNN.recording import Variable
 
 from . import simulator
+
+
+_V = Variable(name="v", location=None, label=None)
 
 
 class Recorder(recording.Recorder):
@@ -154,42 +159,89 @@ class Recorder(recording.Recorder):
         return rows, None
 
     def _get_current_segment(self, filter_ids=None, variables="all", clear=False):
-        # only variables with cells to report (PyNN's code fails on an empty id set: a
-        # view of unrecorded cells)
-        wanted = [v for v in self.recorded
-                  if (variables == "all" or v in variables) and self.filter_recorded(v, filter_ids)]
-        segment = super()._get_current_segment(filter_ids=filter_ids, variables=wanted,
-                                               clear=clear)
-        # PyNN starts the signal at the recording start; its first sample is the grid
-        # point at or after it
-        grid_start = self._first_v_row() * float(self.sampling_interval) * pq.ms
-        for signal in segment.analogsignals:
-            signal.t_start = grid_start
-        self._start_trains_where_recorded(segment)
-        return segment
+        return self._segment(self._snapshot(), filter_ids, variables)
 
-    def _start_trains_where_recorded(self, segment) -> None:
-        """PyNN gives every train the segment's start; a cell recorded later starts there."""
-        segment_start = self._start_time()
-        if not any(start > segment_start + 1e-12
-                   for start in self._cell_starts().get("spikes", {}).values()):
-            return  # the usual case: the trains stay in PyNN's array form
-        trains = list(segment.spiketrains)
-        ids = [int(t.annotations["channel_id"]) for t in trains]
-        starts = self._cell_start_times("spikes", ids)
-        for train, start in zip(trains, starts):
-            first = float(train.magnitude.min()) if len(train) else np.inf
-            train.t_start = min(start, first) * pq.ms
-        segment.spiketrains = SpikeTrainList(items=trains, parent=segment)
+    def _snapshot(self) -> "_Snapshot":
+        """What the current segment recorded so far, as plain arrays (ms, mV)."""
+        state = self._simulator.state
+        spikes = Variable(name="spikes", location=None, label=None)
+        spike_ids = np.array(sorted(int(i) for i in self.filter_recorded(spikes, None)), np.int64)
+        v_variables = [v for v in self.recorded if v.name == "v" and self.recorded[v]]
+        v_ids = (np.array(sorted(int(i) for i in self.recorded[v_variables[0]]), np.int64)
+                 if v_variables else np.zeros(0, np.int64))
+        v_rows = None
+        if v_ids.size:
+            v_rows, _ = self._get_all_signals(v_variables[0], v_ids)
+        return _Snapshot(
+            name="segment%03d" % state.segment_counter,
+            rec_datetime=datetime.now(),
+            t_stop=float(state.t),
+            spike_ids=spike_ids,
+            spike_starts=self._cell_start_times("spikes", spike_ids),
+            spike_events=self._spike_events(spike_ids),
+            v_ids=v_ids,
+            v_rows=v_rows,
+            # the first v sample is the grid point at or after the recording start
+            v_t_start=self._first_v_row() * float(self.sampling_interval),
+            v_interval=float(self.sampling_interval),
+        )
+
+    def _segment(self, snapshot: "_Snapshot", filter_ids, variables) -> neo.Segment:
+        """A new neo Segment of ``snapshot``: only the cells ``filter_ids`` (all if None) and
+        the ``variables`` ("all" or PyNN Variables); every call builds fresh objects, so a
+        caller may change them (Assembly.get_data shifts channel indices in place)."""
+        pop = self.population
+        names = None if variables == "all" else {v.name for v in variables}
+        wanted = None if filter_ids is None else np.array(sorted(int(i) for i in filter_ids), np.int64)
+        segment = neo.Segment(name=snapshot.name, description=pop.describe(),
+                              rec_datetime=snapshot.rec_datetime)
+        segment.annotate(**copy.deepcopy(snapshot.annotations))
+        if snapshot.spike_ids.size and (names is None or "spikes" in names):
+            keep = np.ones(snapshot.spike_ids.size, bool) if wanted is None else \
+                np.isin(snapshot.spike_ids, wanted)
+            ids, starts = snapshot.spike_ids[keep], snapshot.spike_starts[keep]
+            if ids.size:
+                event_ids, times = snapshot.spike_events
+                chosen = np.isin(event_ids, ids) & (times <= snapshot.t_stop + 1e-9)
+                segment_start = float(starts.min())
+                trains = SpikeTrainList.from_spike_time_array(
+                    pq.Quantity(times[chosen].copy(), pq.ms), event_ids[chosen].copy(), ids,
+                    t_stop=snapshot.t_stop * pq.ms, units="ms",
+                    t_start=min(segment_start, float(times[chosen].min()) if chosen.any()
+                                else segment_start) * pq.ms,
+                    source_population=pop.label, source_index=pop.id_to_index(ids))
+                if np.any(starts > segment_start + 1e-12):
+                    # a cell recorded later than others: its train starts where it was
+                    items = list(trains)
+                    for train, start in zip(items, starts):
+                        first = float(train.magnitude.min()) if len(train) else np.inf
+                        train.t_start = min(start, first) * pq.ms
+                    trains = SpikeTrainList(items=items)
+                segment.spiketrains = trains
+                trains.segment = segment
+        if snapshot.v_ids.size and (names is None or "v" in names):
+            keep = np.ones(snapshot.v_ids.size, bool) if wanted is None else \
+                np.isin(snapshot.v_ids, wanted)
+            if keep.any():
+                ids = snapshot.v_ids[keep]
+                signal = neo.AnalogSignal(
+                    snapshot.v_rows[:, keep].copy(), units=pop.find_units(_V),
+                    t_start=snapshot.v_t_start * pq.ms,
+                    sampling_period=snapshot.v_interval * pq.ms, name="v", channel_ids=ids,
+                    source_population=pop.label,
+                    array_annotations={"channel_index": np.asarray(pop.id_to_index(ids))})
+                signal.segment = segment
+                segment.analogsignals.append(signal)
+        return segment
 
     def store_to_cache(self, annotations=None):
         """Keep the segment at reset(). PyNN's version drops it whenever get(clear=True)
         came since the last reset, losing what was recorded after that call; here it is kept
         whenever time has passed since the recording (re)started."""
         if self._simulator.state.t > self._start_time() + 1e-12:
-            segment = self._get_current_segment()
-            segment.annotate(**(annotations or {}))
-            self.cache.store(segment)
+            snapshot = self._snapshot()
+            snapshot.annotations = dict(annotations or {})
+            self.cache.store(snapshot)
         self.clear_flag = False
         self._recording_start_time = 0.0 * pq.ms
         self._cell_starts().clear()  # a new segment records every recorded cell from t = 0
@@ -216,9 +268,9 @@ class Recorder(recording.Recorder):
         """Recorded data as a neo Block; unlike the base class also works before run()."""
         data = neo.Block()
         localized = "all" if variables == "all" else self._localize_variables(variables, locations)
-        # copies: the caller may change them (Assembly.get_data does) without touching the cache
-        data.segments = [_copy_for_ids(filter_by_variables(segment, localized), filter_ids)
-                         for segment in self.cache]
+        # built afresh from the stored arrays: the caller may change them (Assembly.get_data
+        # does) without touching what a later call returns
+        data.segments = [self._segment(snapshot, filter_ids, localized) for snapshot in self.cache]
         if self._simulator.state.running or not data.segments:
             data.segments.append(self._get_current_segment(
                 filter_ids=filter_ids, variables=localized, clear=clear))
@@ -235,28 +287,19 @@ class Recorder(recording.Recorder):
         return data
 
 
-def _copy_for_ids(segment, ids):
-    """A deep copy of a stored segment holding only the cells ``ids`` (all if None)."""
-    block, segment.block = segment.block, None  # copy the segment, not its whole block
-    try:
-        segment = copy.deepcopy(segment)
-    finally:
-        segment.block = block
-    if ids is None:
-        return segment
-    wanted = {int(i) for i in ids}
-    segment.spiketrains = SpikeTrainList(
-        items=[t for t in segment.spiketrains if int(t.annotations["channel_id"]) in wanted],
-        parent=segment)
-    signals = []
-    for signal in segment.analogsignals:
-        channel_ids = np.asarray(signal.annotations["channel_ids"], dtype=int)
-        columns = np.flatnonzero(np.isin(channel_ids, list(wanted)))
-        if columns.size == 0:
-            continue
-        kept = signal[:, columns]
-        kept.annotations["channel_ids"] = channel_ids[columns]
-        kept.segment = segment
-        signals.append(kept)
-    segment.analogsignals = signals
-    return segment
+
+@dataclass
+class _Snapshot:
+    """A segment's recorded data as arrays: spikes of ``spike_ids`` (their recording start
+    per cell, events as (id array, time array)), v rows (samples, ``v_ids``)."""
+    name: str
+    rec_datetime: datetime
+    t_stop: float
+    spike_ids: np.ndarray
+    spike_starts: np.ndarray
+    spike_events: Tuple[np.ndarray, np.ndarray]
+    v_ids: np.ndarray
+    v_rows: Optional[np.ndarray]
+    v_t_start: float
+    v_interval: float
+    annotations: Dict = field(default_factory=dict)

@@ -3,6 +3,7 @@ projection get/set, delays, DAGs, recording to neo and files."""
 import math
 
 import numpy as np
+import torch
 import pytest
 from pyNN.parameters import Sequence
 import quantities as pq
@@ -1023,3 +1024,55 @@ def test_a_boolean_sampling_interval_is_refused():
     pop = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
     with pytest.raises(ValueError, match="sampling_interval must be a finite number > 0 ms, got True"):
         pop.record("v", sampling_interval=True)
+
+
+def test_named_variables_after_reset_in_every_form(tmp_path):
+    """get_data('spikes'), get_data('v'), a view's, an Assembly's and write_data with named
+    variables once a segment is stored (these failed in neo's deepcopy of a shared list,
+    and named variables used to drop the stored segment's v)."""
+    import neo
+    src, out = _two_cells_firing_at_about_2_3_ms()
+    out.record(["spikes", "v"])
+    src.record("spikes")
+    sim.run(5.0)
+    sim.reset()
+    sim.run(5.0)
+    for block in (out.get_data("spikes"), out.get_data(["spikes"])):
+        assert [len(s.spiketrains) for s in block.segments] == [2, 2]
+        assert [len(s.analogsignals) for s in block.segments] == [0, 0]
+    block = out.get_data("v")
+    assert [len(s.spiketrains) for s in block.segments] == [0, 0]
+    assert [s.analogsignals[0].shape for s in block.segments] == [(11, 2), (11, 2)]
+    assert [len(s.spiketrains) for s in out[1:2].get_data("spikes").segments] == [1, 1]
+    both = src + out
+    assert [len(s.spiketrains) for s in both.get_data("spikes").segments] == [3, 3]
+    path = str(tmp_path / "named.pkl")
+    out.write_data(path, "spikes")
+    saved = neo.io.PickleIO(path).read_block()
+    assert [len(s.spiketrains) for s in saved.segments] == [2, 2]
+    for segment in saved.segments:
+        assert all(len(t) == 1 and 2.0 < float(t.magnitude[0]) < 2.5 for t in segment.spiketrains)
+    # a returned block changed by its caller leaves later calls alone
+    first = out.get_data().segments[0]
+    first.spiketrains[0].annotations["channel_id"] = -1
+    first.analogsignals[0][:] = 0.0 * pq.mV
+    again = out.get_data().segments[0]
+    assert int(again.spiketrains[0].annotations["channel_id"]) == int(out[0])
+    assert float(again.analogsignals[0].magnitude[3, 0]) > -65.0
+
+
+def test_in_the_loop_batches_after_an_earlier_run():
+    """PyNNNetwork.run resets between batches; a stored segment from a run before training
+    (a look at the network) used to break its get_data('spikes', clear=True)."""
+    from pynn_ttfs.training.model import build_model
+    from pynn_ttfs.training.pynn_loop import PyNNNetwork, build_network
+    from pynn_ttfs.training.recipe import published_recipe
+    sim.setup(timestep=0.1, min_delay=0.1, trial_duration=30.0)
+    recipe = published_recipe("yinyang")
+    model = build_model([4, 6, 3], recipe.weight_mean, recipe.weight_std, recipe.bias_times,
+                        torch.Generator().manual_seed(0))
+    inp, pops, projections, biases = build_network(sim, model)
+    network = PyNNNetwork(sim, inp, projections)
+    sim.run(50.0)
+    times = network.run(torch.full((5, 4), 0.5, dtype=torch.float64))
+    assert [t.shape for t in times] == [(5, 6), (5, 3)]
