@@ -321,15 +321,18 @@ def main(argv=None):
         software = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
         software.model.load_state_dict(torch.load(saved))
         log(f"software network loaded from {saved}")
-        # loading took a moment; the training time is the one the run that trained it wrote
-        software_timing = {"train_seconds": earlier_software_train_seconds(out_dir),
+        # loading took a moment; the training time is the one saved with this network
+        software_timing = {"train_seconds": saved_train_seconds(saved),
                            "loaded_from": str(saved), "load_seconds": time.perf_counter() - start}
     else:
         software = train_software(recipe, data, args.sw_epochs)
         software_timing = {"train_seconds": time.perf_counter() - start}
+        timing_path(saved).unlink(missing_ok=True)  # never left paired with another network
+        torch.save(software.model.state_dict(), saved)
+        # the training time travels with the network it belongs to (--reuse-software)
+        timing_path(saved).write_text(json.dumps({"train_seconds": software_timing["train_seconds"]}))
     software_eval = software.evaluate(data.test).summary()
     log(f"software test accuracy {software_eval['accuracy']:.4f}")
-    torch.save(software.model.state_dict(), out_dir / "software_model.pt")
 
     hil_base = network_recipe(recipes[args.hil_recipe](args.dataset))
     if args.hil_schedule == "cosine":  # decays over the in-the-loop epochs, to 0 at the last
@@ -408,16 +411,15 @@ def main(argv=None):
     return results
 
 
-def earlier_software_train_seconds(out_dir: Path):
-    """The software training time recorded in OUT's earlier results (hardware.json, else
-    extra.json), for a run that loads that network (--reuse-software); None if none."""
-    for name in ("hardware.json", "extra.json"):
-        path = out_dir / name
-        if path.exists():
-            seconds = json.loads(path.read_text()).get("software", {}).get("train_seconds")
-            if seconds is not None:
-                return seconds
-    return None
+def timing_path(model_path: Path) -> Path:
+    return model_path.with_name(model_path.stem + "_timing.json")
+
+
+def saved_train_seconds(model_path: Path):
+    """The training time saved next to ``model_path`` by the run that trained it; None for
+    a network saved before such files were written."""
+    path = timing_path(model_path)
+    return json.loads(path.read_text()).get("train_seconds") if path.exists() else None
 
 
 def chip_rows(per_chip, args):

@@ -161,4 +161,10 @@ def test_hardware_benchmark_reuse_software_keeps_the_training_time(tmp_path):
     assert software["loaded_from"] == str(tmp_path / "out" / "software_model.pt")
     assert 0 <= software["load_seconds"] < software["train_seconds"]
     assert software["test"]["accuracy"] == trained["software"]["test"]["accuracy"]
+    # the time belongs to the saved network, not to whichever results file came last
+    (tmp_path / "out" / "hardware.json").write_text('{"software": {"train_seconds": 12345.0}}')
+    assert hardware.main(common + ["--reuse-software"])["software"]["train_seconds"] == \
+        trained["software"]["train_seconds"]
+    (tmp_path / "out" / "software_model_timing.json").unlink()  # a network saved before
+    assert hardware.main(common + ["--reuse-software"])["software"]["train_seconds"] is None
     sim.end()

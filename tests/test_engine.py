@@ -367,8 +367,11 @@ def test_bad_output_times_shape_and_nan():
         first_spike_times(times, weights, output_times=torch.full((2, 4), float("nan")))
     with pytest.raises(ValueError, match="output_times contains -inf"):
         first_spike_times(times, weights, output_times=torch.full((2, 4), -float("inf")))
-    with pytest.raises(ValueError, match=r"output_times \(torch.float64, cpu\) must match the weights"):
-        first_spike_times(times, weights, output_times=torch.rand(2, 4, dtype=torch.float64))
+    recorded = torch.rand(2, 4, dtype=torch.float64)  # e.g. from numpy: taken in float32
+    out = first_spike_times(times, weights, output_times=recorded)
+    assert out.dtype == torch.float32 and torch.equal(out, recorded.float())
+    with pytest.raises(ValueError, match=r"output_times must have shape"):
+        first_spike_times(times, weights, output_times=torch.rand(2, 3, dtype=torch.float64))
 
 
 def _gradient_arguments(dtype=torch.float64):

@@ -93,3 +93,12 @@ def test_gradient_is_finite_at_large_and_infinite_z_and_matches_finite_differenc
         assert torch.autograd.gradcheck(lambda t: lambertw(t, branch), (x,), eps=1e-9)
     assert torch.autograd.gradgradcheck(lambertw, (torch.tensor([-0.3, 0.7, 50.0], dtype=torch.float64,
                                                                 requires_grad=True),))
+
+
+def test_lower_branch_at_zero_is_minus_infinity_with_derivative_minus_infinity():
+    z = torch.tensor([0.0, -1e-12], dtype=torch.float64, requires_grad=True)
+    w = lambertw(z, branch=-1)
+    assert w[0] == -math.inf
+    w.sum().backward()
+    assert z.grad[0] == -math.inf and z.grad[1] < -1e11  # ~ 1/z
+    assert torch.isnan(lambertw(torch.tensor([1e-3], dtype=torch.float64), branch=-1)).all()

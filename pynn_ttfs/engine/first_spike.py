@@ -443,6 +443,10 @@ def first_spike_times(
             raise ValueError(f"{name} requires grad, but first_spike_times has gradients for "
                              f"input_times and weights only; pass {name}.detach()")
     if output_times is not None:
+        if isinstance(output_times, torch.Tensor) and torch.is_floating_point(output_times):
+            # recorded times often come as float64 (numpy); they are returned in the
+            # weights' dtype (a different device stays an error)
+            output_times = output_times.to(weights.dtype)
         _check_output_times(output_times, input_times, weights)
     params = layer_parameters(
         tau_syn, tau_mem, threshold, weights.shape[1], weights,

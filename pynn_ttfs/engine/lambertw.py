@@ -59,8 +59,9 @@ def lambertw(z: torch.Tensor, branch: int = 0) -> torch.Tensor:
     """Real Lambert W of ``z`` on branch 0 (principal) or -1, elementwise.
 
     Values of z within a few ulps below -1/e are treated as -1/e (they arise from rounding
-    when a threshold is touched exactly); further below, and z >= 0 on branch -1, give NaN.
-    Differentiable in z: dW/dz = W / (z (1 + W)), 1 at z = 0, 0 at z = +inf.
+    when a threshold is touched exactly); further below, and z > 0 on branch -1, give NaN
+    (W_{-1}(0) = -inf, its limit).
+    Differentiable in z: dW/dz = W / (z (1 + W)); W0: 1 at z = 0, 0 at z = +inf.
     """
     if branch not in (0, -1):
         raise ValueError(f"branch must be 0 or -1, got {branch!r}")
@@ -77,6 +78,7 @@ class _LambertW(torch.autograd.Function):
     def forward(ctx, z, branch):
         w = _lambertw_values(z, branch)
         ctx.save_for_backward(z, w)
+        ctx.branch = branch
         return w
 
     @staticmethod
@@ -85,7 +87,9 @@ class _LambertW(torch.autograd.Function):
         one = torch.ones_like(w)
         nonzero = torch.where(z == 0, one, z)
         derivative = w / (nonzero * (1.0 + w))
-        derivative = torch.where(z == 0, one, derivative)  # W0'(0) = 1
+        # z = 0: W0'(0) = 1; W_{-1} -> -inf there, with derivative ~ 1/z -> -inf
+        at_zero = one if ctx.branch == 0 else torch.full_like(w, -math.inf)
+        derivative = torch.where(z == 0, at_zero, derivative)
         derivative = torch.where(torch.isinf(z) & (z > 0), torch.zeros_like(w), derivative)
         return grad_w * derivative, None
 
