@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import numbers
 import warnings
 
 from pyNN import common
@@ -50,8 +51,20 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, max_delay="aut
     ``trial_duration`` (ms): run time-multiplexed trials of this length, each from rest
     (None: the whole segment is one trial), see :mod:`pynn_ttfs.trials`.
     """
+    def finite_ms(name, value, low, allow=()):
+        if value in allow:
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not (math.isfinite(value) and value >= low):
+            raise ValueError(f"{name} must be a finite number >= {low:g} ms"
+                             + "".join(f" or {a!r}" for a in allow) + f", got {value!r}")
+
+    finite_ms("timestep", timestep, 0.0)
     if not timestep > 0:
         raise ValueError(f"timestep must be > 0 ms, got {timestep}")
+    finite_ms("min_delay", min_delay, float(timestep), allow=("auto",))
+    finite_ms("max_delay", max_delay, float(timestep if min_delay == "auto" else min_delay),
+              allow=("auto",))
     if trial_duration is not None and not (float(trial_duration) > 0 and math.isfinite(trial_duration)):
         raise ValueError(f"trial_duration must be a finite number > 0 ms or None, got {trial_duration}")
     if dtype not in _DTYPES:

@@ -31,6 +31,19 @@ def _celltypes(neurons):
     return [neurons.celltype]
 
 
+def _check_current(neurons, role: str) -> None:
+    """Cells of an earlier setup() would be wired to the new cells that reuse their IDs."""
+    parts = neurons.populations if isinstance(neurons, common.Assembly) else [neurons]
+    current = simulator.state.populations
+    for part in parts:
+        root = part.grandparent if isinstance(part, common.PopulationView) else part
+        if not any(root is pop for pop in current):
+            raise errors.ConnectionError(
+                f"{role} population {root.label!r} belongs to an earlier setup() (or to "
+                f"another simulator): its cells no longer exist; create it again after the "
+                f"last setup()")
+
+
 def _check_weight(values) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(values)):
@@ -110,6 +123,8 @@ class Projection(common.Projection):
 
     def __init__(self, presynaptic_population, postsynaptic_population, connector,
                  synapse_type=None, source=None, receptor_type=None, space=Space(), label=None):
+        _check_current(presynaptic_population, "presynaptic")
+        _check_current(postsynaptic_population, "postsynaptic")
         for celltype in _celltypes(postsynaptic_population):
             if not isinstance(celltype, IF_curr_exp_ttfs):
                 raise errors.ConnectionError(

@@ -35,7 +35,7 @@ from typing import Dict, Optional, Tuple
 import neo
 import numpy as np
 import quantities as pq
-from pyNN import recording
+from pyNN import errors, recording
 from neo.core.spiketrainlist import SpikeTrainList
 from pyNN.recording import Variable
 
@@ -43,6 +43,7 @@ from . import simulator
 
 
 _V = Variable(name="v", location=None, label=None)
+_RECORDABLE = ("spikes", "v")  # what any pynn_ttfs cell type records
 
 
 class Recorder(recording.Recorder):
@@ -268,6 +269,11 @@ class Recorder(recording.Recorder):
         """Recorded data as a neo Block; unlike the base class also works before run()."""
         data = neo.Block()
         localized = "all" if variables == "all" else self._localize_variables(variables, locations)
+        for variable in ([] if localized == "all" else localized):
+            # a typo ("spike", "V") would return nothing; a variable another of this
+            # backend's cell types records (v of an Assembly's source) returns no data
+            if variable.name not in _RECORDABLE:
+                raise errors.RecordingError(variable.name, self.population.celltype)
         # built afresh from the stored arrays: the caller may change them (Assembly.get_data
         # does) without touching what a later call returns
         data.segments = [self._segment(snapshot, filter_ids, localized) for snapshot in self.cache]

@@ -28,6 +28,10 @@ name = "pynn_ttfs"
 
 # Tolerance (ms) when comparing times with trial boundaries and sample grids.
 _TIME_EPS = 1e-9
+#: guards against runs whose arrays could not be allocated (a typo in a duration or a
+#: sampling interval): ~1.6 GB of float64 v samples, 10^7 trials per run() call
+MAX_V_SAMPLES_PER_RUN = 2 * 10 ** 8
+MAX_TRIALS_PER_RUN = 10 ** 7
 
 
 class ID(int, common.IDMixin):
@@ -199,6 +203,11 @@ class State(common.control.BaseState):
             first = int(math.floor(t_old / D + _TIME_EPS))
             last = max(int(math.ceil(tstop / D - _TIME_EPS)) - 1, first)
         n_new = last - first + 1
+        if n_new > MAX_TRIALS_PER_RUN:  # before any allocation: it would not fit in memory
+            raise ValueError(
+                f"run to {tstop:g} ms would compute {n_new} trials of trial_duration {D:g} ms "
+                f"at once, more than {MAX_TRIALS_PER_RUN}: run in shorter pieces "
+                f"(results are the same), or lengthen trial_duration")
         trial_starts = np.zeros(1) if D is None else (np.arange(first, last + 1) * D)
         lif_pops = [p for p in self.populations if graph.populations[labels[p]].kind == LIF]
         v_pops = [p for p in lif_pops if p._records_v()]
@@ -214,6 +223,13 @@ class State(common.control.BaseState):
             stored = self.results.v.get(pop)
             n_done = 0 if stored is None else stored.shape[0]
             n_total = int(math.floor(tstop / interval + _TIME_EPS)) + 1
+            if (n_total - n_done) * pop.size > MAX_V_SAMPLES_PER_RUN:
+                raise ValueError(
+                    f"population {pop.label!r}: recording v every {interval:g} ms "
+                    f"(sampling_interval) for {tstop - n_done * interval:g} ms would store "
+                    f"{(n_total - n_done) * pop.size} values in this run, more than "
+                    f"{MAX_V_SAMPLES_PER_RUN}: use a larger sampling_interval, record fewer "
+                    f"cells or run in shorter pieces")
             abs_times = np.arange(n_done, n_total) * interval
             trial = self._trial_index(abs_times)
             rel = abs_times - (0.0 if D is None else trial * D)

@@ -34,6 +34,8 @@ scripts.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Dict, Mapping, Optional
 
 import numpy as np
@@ -53,6 +55,8 @@ def spike_times_for_trials(times, trial_duration: float, t_offset: float = 0.0):
     ``t_offset``: absolute time (ms) of the first trial's start (e.g. ``sim.get_current_time()``).
     Use as ``sources.set(spike_times=spike_times_for_trials(x, D))``.
     """
+    if not (isinstance(t_offset, numbers.Real) and math.isfinite(t_offset) and t_offset >= 0):
+        raise ValueError(f"t_offset must be a finite time >= 0 ms, got {t_offset!r}")
     values = np.asarray(times, dtype=float)
     if values.ndim == 2:
         values = values[:, :, None]
@@ -153,7 +157,7 @@ def nest_trial_layout(active_window: float, tau_syn: float, tau_m: float,
                          f"{active_window}, {tau_syn}, {tau_m}")
     min_gap = DECAY_GAP_TAUS * max(float(np.max(tau_syn)), float(np.max(tau_m)))
     gap = min_gap if gap is None else float(gap)
-    if gap < min_gap:
+    if not (math.isfinite(gap) and gap >= min_gap):
         raise ValueError(f"gap must be >= {DECAY_GAP_TAUS:g} max(tau_syn, tau_m) = {min_gap} ms "
                          f"for currents to decay between trials, got {gap}")
     return {"trial_duration": 2 * active_window + gap, "tau_refrac": active_window + gap}

@@ -346,3 +346,20 @@ def test_dead_circuits_are_avoided_on_an_otherwise_ideal_chip(tmp_path):
     for label, times in soft.first_spike_times.items():
         np.testing.assert_array_equal(np.isfinite(result.first_spike_times[label]).any(axis=0),
                                       np.isfinite(times).any(axis=0))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(noise="no"), "noise must be True, False or None"),
+    (dict(noise="False"), "noise must be True, False or None"),
+    (dict(ideal="false"), "ideal must be True or False"),
+    (dict(noise_seed=1.7), "noise_seed must be an integer >= 0"),
+    (dict(noise_seed=-1), "noise_seed must be an integer >= 0"),
+    (dict(calibration="bogus"), "calibration must be 'auto', 'fresh', 'none' or the path"),
+])
+def test_bss2_switches_and_seeds_are_checked_not_read_as_truthy(kwargs, match, tmp_path):
+    """A string such as "no" used to turn the noise on (and "false" the ideal chip)."""
+    from pynn_ttfs.backends.bss2 import BSS2Substrate, ChipConfig
+    with pytest.raises(ValueError, match=match):
+        BSS2Substrate(calibration_dir=tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="ChipConfig.noise must be True or False, got 'off'"):
+        ChipConfig(noise="off")

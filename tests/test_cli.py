@@ -1,5 +1,6 @@
 """The pynn-ttfs command line: train, metrics, plots, resume, evaluate, errors."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -331,3 +332,29 @@ def test_json_text_turns_numpy_values_and_non_finite_numbers_into_json():
                           "ok": np.bool_(True), "nested": [(-np.inf, 2)]})
     assert _strict_json(text) == {"t": None, "v": [1.5, None], "n": 3, "ok": True,
                                   "nested": [[None, 2]]}
+
+
+def test_a_folder_with_results_but_no_checkpoint_is_not_overwritten(tmp_path, capsys):
+    """Saved metrics without checkpoint.pt (deleted to save space) used to be replaced."""
+    (tmp_path / "metrics.json").write_text('{"precious": true}')
+    assert _train(tmp_path, "--epochs", "1", "--no-plots") == 2
+    assert "already holds a run (metrics.json)" in capsys.readouterr().err
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"precious": True}
+    a_file = tmp_path / "a_file"
+    a_file.write_text("kept")
+    assert _train(a_file, "--epochs", "1", "--no-plots") == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and a_file.read_text() == "kept"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--threads", "-1"], "--threads must be an integer >= 1, got -1"),
+    (["--threads", "0"], "--threads must be an integer >= 1, got 0"),
+    (["--set", "hidden=null"], "hidden must be a list of layer sizes"),
+    (["--set", "hidden=120"], r"recipe field .hidden. needs a list \(like \[120\]\), got 120"),
+    (["--seed", str(2 ** 70)], r"seed must be an integer in \[0, 2\*\*63 - 1\]"),
+])
+def test_odd_flags_are_named_errors_not_tracebacks(tmp_path, capsys, flags, message):
+    assert cli.main(["train", "yinyang", "--out", str(tmp_path / "run"), "--train-size", "50",
+                     "--epochs", "1", "--no-plots", "--quiet", *flags]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()

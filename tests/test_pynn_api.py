@@ -1076,3 +1076,62 @@ def test_in_the_loop_batches_after_an_earlier_run():
     sim.run(50.0)
     times = network.run(torch.full((5, 4), 0.5, dtype=torch.float64))
     assert [t.shape for t in times] == [(5, 6), (5, 3)]
+
+
+def test_a_population_of_an_earlier_setup_cannot_be_connected():
+    """setup() restarts the cell IDs: an old population's IDs would name the new cells."""
+    sim.setup()
+    old = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]), label="old")
+    sim.setup()
+    new = sim.Population(3, sim.IF_curr_exp_ttfs(**TTFS), label="new")
+    for pre in (old, old[0:2], old + sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))):
+        with pytest.raises(errors.ConnectionError, match="'old' belongs to an earlier setup"):
+            sim.Projection(pre, new, sim.AllToAllConnector())
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(timestep=math.inf), "timestep must be a finite number"),
+    (dict(timestep="0.1"), "timestep must be a finite number"),
+    (dict(min_delay=math.nan), "min_delay must be a finite number >= 0.1 ms or 'auto', got nan"),
+    (dict(timestep=0.1, min_delay=0.05), "min_delay must be a finite number >= 0.1 ms"),
+    (dict(max_delay=-1.0), "max_delay must be a finite number >= 0.1 ms or 'auto', got -1"),
+    (dict(max_delay=math.nan), "max_delay must be a finite number"),
+])
+def test_setup_refuses_timing_values_it_cannot_use(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sim.setup(**kwargs)
+
+
+def test_runs_too_large_to_allocate_are_refused_before_any_work():
+    src, out = _two_cells_firing_at_about_2_3_ms()
+    out.record("v", sampling_interval=1e-9)
+    with pytest.raises(ValueError, match=r"recording v every 1e-09 ms \(sampling_interval\)"):
+        sim.run(1.0)
+    assert sim.get_current_time() == 0.0
+    out.record(None)
+    sim.setup(timestep=0.1, trial_duration=50.0)
+    sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    with pytest.raises(ValueError, match="would compute 20000000000 trials"):
+        sim.run(1e12)
+    sim.run(10.0)  # nothing was half done
+    assert sim.get_current_time() == 10.0
+
+
+def test_a_misspelt_variable_in_get_data_is_an_error_not_an_empty_block():
+    src, out = _two_cells_firing_at_about_2_3_ms()
+    out.record("spikes")
+    sim.run(5.0)
+    for typo in ("spike", "V"):
+        with pytest.raises(errors.RecordingError, match=f"Cannot record {typo} "):
+            out.get_data(typo)
+    assert len(src.get_data("v").segments[0].analogsignals) == 0  # v exists, a source has none
+    assert len((src + out).get_data("spikes").segments[0].spiketrains) == 2
+
+
+def test_trial_helpers_refuse_nan_and_negative_offsets_and_gaps():
+    from pynn_ttfs import trials
+    for offset in (math.nan, -10.0):
+        with pytest.raises(ValueError, match="t_offset must be a finite time >= 0 ms"):
+            trials.spike_times_for_trials([[1.0]], 50.0, t_offset=offset)
+    with pytest.raises(ValueError, match="gap must be >= 20 max"):
+        trials.nest_trial_layout(10.0, 5.0, 5.0, gap=math.nan)

@@ -35,6 +35,8 @@ import math
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class ChipConfig:
@@ -86,6 +88,8 @@ class ChipConfig:
     calibration_tau_us: float = 6.0
 
     def __post_init__(self):
+        if not isinstance(self.noise, (bool, np.bool_)):  # "off" or "no" would read as on
+            raise ValueError(f"ChipConfig.noise must be True or False, got {self.noise!r}")
         positive = ("n_neurons", "max_inputs", "max_weight_int", "acceleration", "trial_duration_tau_s",
                     "calibration_tau_us", "trim_step")
         for name in positive:

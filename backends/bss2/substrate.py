@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -82,6 +83,18 @@ class BSS2Substrate(SoftwareSubstrate):
         dtype="float64",
     ):
         super().__init__(device=device, dtype=dtype)
+        # strings such as "off" would read as True
+        if noise is not None and not isinstance(noise, (bool, np.bool_)):
+            raise ValueError(f"noise must be True, False or None (the chip config's), got {noise!r}")
+        if not isinstance(ideal, (bool, np.bool_)):
+            raise ValueError(f"ideal must be True or False, got {ideal!r}")
+        if isinstance(noise_seed, (bool, np.bool_)) or not isinstance(noise_seed, (int, np.integer)) \
+                or noise_seed < 0:
+            raise ValueError(f"noise_seed must be an integer >= 0, got {noise_seed!r}")
+        if isinstance(calibration, str) and calibration not in ("auto", "fresh", "none") \
+                and not Path(calibration).is_file():
+            raise ValueError(f"calibration must be 'auto', 'fresh', 'none' or the path of a "
+                             f"calibration file, got {calibration!r} (no such file)")
         base = chip_config if chip_config is not None else (ChipConfig.ideal() if ideal else None)
         changes = dict(noise=noise, time_resolution_us=time_resolution_us, threshold_noise=threshold_noise,
                        spike_jitter_tau_s=spike_jitter_tau_s, dead_fraction=dead_fraction,

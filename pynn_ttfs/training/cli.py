@@ -279,9 +279,13 @@ def train(args) -> Dict:
         if args.device is not None:  # where it runs, not what it computes
             config["device"] = args.device
     else:
-        if (out / "checkpoint.pt").exists() and not args.overwrite:
-            raise ValueError(f"{out} already holds a run (checkpoint.pt): continue it with "
-                             f"--resume, choose another --out, or pass --overwrite to replace it")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file, not a folder: choose another --out")
+        held = [name for name in RUN_FILES if (out / name).exists()]
+        if held and not args.overwrite:
+            what = ("continue it with --resume, " if "checkpoint.pt" in held else "")
+            raise ValueError(f"{out} already holds a run ({', '.join(held)}): {what}choose "
+                             f"another --out, or pass --overwrite to replace it")
         # --set KEY=VALUE first; the dedicated flags (--epochs, ...) win where both are given
         changes = dict(set_changes)
         flags = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
@@ -303,6 +307,8 @@ def train(args) -> Dict:
             "train_size": args.train_size, "val_size": args.val_size, "test_size": args.test_size,
             "chip_seed": args.chip_seed,
         }
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be an integer >= 1, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     elif config["dataset"] == "yinyang" and config.get("device", "cpu") == "cpu":

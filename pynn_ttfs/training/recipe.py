@@ -138,6 +138,9 @@ class Recipe:
         """Raise ValueError naming the field and its allowed values for anything out of range
         (also NaN and infinity where a finite number is needed), so a bad setting stops
         before training starts instead of turning into NaN losses or garbage times."""
+        if not isinstance(self.hidden, (list, tuple)) or any(
+                not _is_int(h) or h < 1 for h in self.hidden):
+            raise ValueError(f"hidden must be a list of layer sizes, integers >= 1, got {self.hidden!r}")
         n = self.n_layers
         # a label: the CLI's datasets, or a user's own (pynn_trainer on their network)
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -146,9 +149,6 @@ class Recipe:
             value = getattr(self, name)
             if not isinstance(value, (list, tuple)) or len(value) != n:
                 raise ValueError(f"{name} needs one entry per layer ({n}), as a list; got {value!r}")
-        if not isinstance(self.hidden, (list, tuple)) or any(
-                not _is_int(h) or h < 1 for h in self.hidden):
-            raise ValueError(f"hidden must be a list of layer sizes, integers >= 1, got {self.hidden!r}")
         for index in range(n):
             if self.bias_times[index] is not None:
                 _check(f"bias_times[{index}]", self.bias_times[index], low=0.0)
@@ -180,6 +180,8 @@ class Recipe:
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.seed > 2 ** 63 - 1:  # torch and numpy generators take 64-bit seeds
+            raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {self.seed!r}")
         _check("lr_gamma", self.lr_gamma, 0.0, 1.0, low_open=True)
         _check("bump_value", self.bump_value, low=0.0)  # 0 = no bumping
         _check("input_noise", self.input_noise, low=0.0)
