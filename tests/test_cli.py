@@ -358,3 +358,19 @@ def test_odd_flags_are_named_errors_not_tracebacks(tmp_path, capsys, flags, mess
                      "--epochs", "1", "--no-plots", "--quiet", *flags]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "run").exists()
+
+
+def test_damaged_run_files_are_named_errors(tmp_path, capsys):
+    assert _train(tmp_path, "--epochs", "1", "--no-plots") == 0
+    checkpoint = (tmp_path / "checkpoint.pt").read_bytes()
+    (tmp_path / "checkpoint.pt").write_bytes(checkpoint[: len(checkpoint) // 2])
+    for argv in (["evaluate", str(tmp_path)],
+                 ["train", "yinyang", "--out", str(tmp_path), "--resume", "--quiet", "--no-plots"]):
+        assert cli.main(argv) == 2
+        assert "checkpoint.pt cannot be read" in capsys.readouterr().err
+    torch.save({"weights": []}, tmp_path / "checkpoint.pt")
+    assert cli.main(["evaluate", str(tmp_path)]) == 2
+    assert "lacks epoch, recipe, model, step, history: not a pynn-ttfs checkpoint" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text("{not json")
+    assert cli.main(["evaluate", str(tmp_path)]) == 2
+    assert "config.json is not valid JSON" in capsys.readouterr().err

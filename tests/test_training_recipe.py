@@ -1,4 +1,5 @@
 """Loss, per-sample gradients with cut-off, bumping, recipe validation."""
+import copy
 import math
 
 import numpy as np
@@ -420,3 +421,39 @@ def test_loss_and_predictions_refuse_nan_and_minus_inf_and_bad_labels():
     with pytest.raises(ValueError, match="batch 0"):
         loss(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
     assert loss.per_sample(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)).shape == (0,)
+
+
+def test_a_damaged_checkpoint_leaves_the_trainer_as_it_was():
+    """Trainer.load_state_dict is all or nothing: a part failing late (the optimizer, an
+    RNG state) used to leave epoch, weights and global RNGs already replaced."""
+    from pynn_ttfs.training.datasets import load_yinyang
+    from pynn_ttfs.training.trainer import Trainer
+    data = load_yinyang(sizes={"train": 50, "val": 10, "test": 10})
+    recipe = published_recipe("yinyang", batch_size=50, epochs=3)
+    source = Trainer.for_dataset(recipe, 4, 3)
+    source.train_epoch(data.train)
+    good = source.state_dict()
+    target = Trainer.for_dataset(recipe.replace(seed=1), 4, 3)
+    target.recipe = recipe  # same recipe, other weights
+    before = [layer.weights.detach().clone() for layer in target.model.layers]
+    rng_before = torch.get_rng_state().clone()
+    for damage, match in [
+        (lambda s: s.update(step={"optimizer": {"state": {}, "param_groups": []}}), "cannot be loaded"),
+        (lambda s: s.update(generator=torch.zeros(3, dtype=torch.uint8)), "cannot be loaded"),
+        (lambda s: s.pop("history"), "lacks history"),
+        (lambda s: s.update(epoch="x"), "epoch must be an integer >= 0"),
+        (lambda s: s["model"].update(weights=[w * math.nan for w in s["model"]["weights"]]),
+         "weights contain NaN or inf"),
+    ]:
+        state = copy.deepcopy(good)
+        damage(state)
+        with pytest.raises(ValueError, match=match):
+            target.load_state_dict(state)
+        assert target.epoch == 0 and target.history == []
+        for layer, w in zip(target.model.layers, before):
+            assert torch.equal(layer.weights.detach(), w)
+        assert torch.equal(torch.get_rng_state(), rng_before)
+    with pytest.raises(ValueError, match="a checkpoint is the dict"):
+        target.load_state_dict([1, 2])
+    target.load_state_dict(good)
+    assert target.epoch == 1

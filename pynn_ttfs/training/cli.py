@@ -167,6 +167,31 @@ def json_text(data, indent: int = 2) -> str:
     return json.dumps(json_ready(data), indent=indent, allow_nan=False)
 
 
+def _read_config(path: Path) -> Dict:
+    try:
+        config = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}): the run folder is damaged") from None
+    missing = [k for k in ("dataset", "backend", "recipe") if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: not a pynn-ttfs run configuration")
+    return config
+
+
+def _read_checkpoint(path: Path) -> Dict:
+    # on the CPU first: a run trained on a GPU resumes on a machine without one
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+    except Exception as error:  # truncated or foreign files fail in pickle/zip in many ways
+        raise ValueError(f"{path} cannot be read ({type(error).__name__}: {error}): the file is "
+                         f"damaged or not a pynn-ttfs checkpoint") from None
+    missing = [k for k in ("epoch", "recipe", "model", "step", "history")
+               if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: not a pynn-ttfs checkpoint")
+    return state
+
+
 def _write_json(path: Path, data) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json_text(data))
@@ -255,14 +280,14 @@ def train(args) -> Dict:
     if args.resume:
         if not (out / "checkpoint.pt").exists() or not config_path.exists():
             raise FileNotFoundError(f"--resume: no checkpoint.pt/config.json in {out}")
-        config = json.loads(config_path.read_text())
+        config = _read_config(config_path)
         conflicts = _resume_conflicts(args, config, set_changes)
         if conflicts:
             raise ValueError("--resume continues the run as configured; these flags would "
                              "change it: " + "; ".join(conflicts)
                              + ". Start a new run (another --out) instead")
         # on the CPU first: a run trained on a GPU resumes on a machine without one
-        saved_state = torch.load(out / "checkpoint.pt", weights_only=False, map_location="cpu")
+        saved_state = _read_checkpoint(out / "checkpoint.pt")
         epochs = args.epochs if args.epochs is not None else set_changes.get("epochs")
         if epochs is None:
             # the run's length as trained (a run resumed with --epochs by an earlier
@@ -379,13 +404,13 @@ def evaluate(args) -> Dict:
     if not (out / "checkpoint.pt").exists() or not (out / "config.json").exists():
         raise FileNotFoundError(f"no checkpoint.pt/config.json in {out}: train first "
                                 "(pynn-ttfs train ... --out DIR)")
-    config = json.loads((out / "config.json").read_text())
+    config = _read_config(out / "config.json")
     if args.data_dir:
         config["data_dir"] = str(Path(args.data_dir).resolve())
     if args.device:
         check_device(args.device)
         config["device"] = args.device
-    state = torch.load(out / "checkpoint.pt", weights_only=False, map_location="cpu")
+    state = _read_checkpoint(out / "checkpoint.pt")
     # the run's length as trained (a run resumed with --epochs before config.json recorded it)
     config["recipe"]["epochs"] = state["recipe"]["epochs"]
     dataset = _load(config)

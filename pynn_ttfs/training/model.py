@@ -88,6 +88,9 @@ class TTFSModel:
         if shapes != own:
             raise ValueError(f"the saved network's weight shapes {shapes} are not this "
                              f"model's {own}")
+        for index, w in enumerate(state["weights"]):
+            if not bool(torch.isfinite(torch.as_tensor(w)).all()):
+                raise ValueError(f"layer {index}: the saved network's weights contain NaN or inf")
         delays = state.get("delays", [0.0] * len(self.layers))
         # the neuron parameters are the backend's (read through PyNN for in-the-loop runs):
         # a checkpoint made with others (another backend, chip or setup) would give

@@ -7,6 +7,7 @@ backend and reads the recorded first spikes back. Either way the step
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -238,6 +239,15 @@ class Trainer:
         except ``epochs`` (a longer or shorter run), which may change only where the
         learning-rate schedule does not depend on it (not with ``lr_schedule='cosine'``,
         whose decay is planned over the whole run)."""
+        if not isinstance(state, dict):
+            raise ValueError(f"a checkpoint is the dict Trainer.state_dict() returns, got "
+                             f"{type(state).__name__}")
+        missing = [k for k in ("epoch", "recipe", "model", "step", "generator", "torch_rng",
+                               "numpy_rng", "history") if k not in state]
+        if missing:
+            raise ValueError(f"the checkpoint lacks {', '.join(missing)}: not a Trainer state")
+        if not isinstance(state["epoch"], int) or isinstance(state["epoch"], bool) or state["epoch"] < 0:
+            raise ValueError(f"the checkpoint's epoch must be an integer >= 0, got {state['epoch']!r}")
         # read through Recipe: a field added since the checkpoint was written takes its default
         saved = Recipe.from_dict(state["recipe"]).to_dict()
         current = self.recipe.to_dict()
@@ -249,13 +259,26 @@ class Trainer:
             raise ValueError(f"epochs: the checkpoint's cosine schedule decays over "
                              f"{saved['epochs']} epochs; continuing it to {current['epochs']} "
                              f"would not match any run (start a new one instead)")
-        self.epoch = state["epoch"]
+        # all or nothing: a part that fails (a damaged optimizer or RNG state) must not leave
+        # this trainer half replaced
+        backup = copy.deepcopy(self.state_dict())
+        try:
+            self._load_parts(state)
+        except Exception as error:
+            self._load_parts(backup)
+            what = "" if isinstance(error, ValueError) else f"{type(error).__name__}: "
+            raise ValueError(f"the checkpoint cannot be loaded ({what}{error}); the trainer "
+                             f"is unchanged") from error
+
+    def _load_parts(self, state: dict) -> None:
+        history = [EpochMetrics(**m) for m in state["history"]]
         self.model.load_state_dict(state["model"])
+        self.epoch = state["epoch"]
         self.step.load_state_dict(state["step"])
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
-        self.history = [EpochMetrics(**m) for m in state["history"]]
+        self.history = history
         best = state.get("best")
         if best is not None:
             self.best_val_accuracy, self.best_epoch = best["accuracy"], best["epoch"]
