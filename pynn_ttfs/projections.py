@@ -44,6 +44,23 @@ def _check_current(neurons, role: str) -> None:
                 f"last setup()")
 
 
+def _check_synapse_arrays(synapse_type, pre, post) -> None:
+    """Weights or delays given as arrays are (n_pre, n_post) matrices, as in PyNN; other
+    shapes failed deep inside lazyarray with an IndexError that names nothing."""
+    if synapse_type is None:
+        return
+    for name in ("weight", "delay"):
+        if name not in synapse_type.parameter_space.keys():
+            continue
+        base = synapse_type.parameter_space[name].base_value
+        if isinstance(base, (list, tuple)):
+            base = np.asarray(base)
+        if isinstance(base, np.ndarray) and base.ndim > 0 and base.shape != (pre.size, post.size):
+            raise errors.ConnectionError(
+                f"{name} given as an array must have shape (n_pre, n_post) = "
+                f"({pre.size}, {post.size}), one value per (pre, post) pair, got {base.shape}")
+
+
 def _check_weight(values) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(values)):
@@ -125,6 +142,7 @@ class Projection(common.Projection):
                  synapse_type=None, source=None, receptor_type=None, space=Space(), label=None):
         _check_current(presynaptic_population, "presynaptic")
         _check_current(postsynaptic_population, "postsynaptic")
+        _check_synapse_arrays(synapse_type, presynaptic_population, postsynaptic_population)
         for celltype in _celltypes(postsynaptic_population):
             if not isinstance(celltype, IF_curr_exp_ttfs):
                 raise errors.ConnectionError(

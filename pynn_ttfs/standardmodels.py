@@ -195,6 +195,13 @@ class SpikeSourceArray(base_cells.SpikeSourceArray):
     translations = build_translations(("spike_times", "spike_times"))
 
     def __init__(self, **parameters):
+        given = parameters.get("spike_times")
+        if isinstance(given, np.ndarray) and given.ndim == 2 and given.dtype != object:
+            # PyNN's parameter space fails on it with a TypeError that names nothing
+            raise ValueError(
+                f"spike_times as a {given.shape} array: give one Sequence per cell, e.g. "
+                f"spike_times=[Sequence(row) for row in times] (pyNN.parameters.Sequence), "
+                f"or one list for all cells")
         super().__init__(**parameters)
         value = _plain_value(self.parameter_space["spike_times"])
         if isinstance(value, Sequence) or (value is not None and np.ndim(value) == 1

@@ -549,3 +549,10 @@ def test_psp_kernel_keeps_float32_precision_near_ratio_one(offset):
         for got, time in zip(value.tolist(), s.tolist()):
             want = exact(mpmath.mpf(time))
             assert abs(got - float(want)) <= 2e-6 * abs(float(want)) + 1e-30, (function, time)
+
+
+def test_a_too_wide_span_in_float64_does_not_advise_float64():
+    times = torch.tensor([[0.0, 800.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"span 800.0 tau_syn.*float64 exponentials can represent; "
+                                         r"shorten the span \(in a PyNN script: sim.setup\(trial_duration"):
+        first_spike_times(times, torch.ones(2, 1, dtype=torch.float64), threshold=10.0)

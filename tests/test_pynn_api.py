@@ -1135,3 +1135,19 @@ def test_trial_helpers_refuse_nan_and_negative_offsets_and_gaps():
             trials.spike_times_for_trials([[1.0]], 50.0, t_offset=offset)
     with pytest.raises(ValueError, match="gap must be >= 20 max"):
         trials.nest_trial_layout(10.0, 5.0, 5.0, gap=math.nan)
+
+
+def test_weight_arrays_of_the_wrong_shape_and_2d_spike_time_arrays_are_named():
+    sim.setup()
+    a = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    b = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    for weight, shape in ((np.ones(6), r"\(6,\)"), ([1.0, 2.0], r"\(2,\)"), (np.ones((2, 3)), r"\(2, 3\)")):
+        with pytest.raises(errors.ConnectionError,
+                           match=rf"weight given as an array must have shape \(n_pre, n_post\) = \(3, 2\).*got {shape}"):
+            sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=weight, delay=0.1))
+    with pytest.raises(errors.ConnectionError, match=r"delay given as an array .* got \(3,\)"):
+        sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=1.0, delay=np.ones(3)))
+    prj = sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=np.ones((3, 2)), delay=0.1))
+    assert prj.get("weight", format="array").shape == (3, 2)
+    with pytest.raises(ValueError, match=r"spike_times as a \(3, 1\) array: give one Sequence per cell"):
+        sim.SpikeSourceArray(spike_times=np.array([[1.0], [2.0], [3.0]]))

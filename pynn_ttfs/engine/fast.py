@@ -216,11 +216,7 @@ class _Windows:
         spread = float((self.p[:, -1] - self.p[:, 0]).max())
         limit = math.log(torch.finfo(self.p.dtype).max) - 20.0
         if spread > limit:
-            raise ValueError(
-                f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
-                f"{limit:.0f} tau_syn that {self.p.dtype} exponentials can represent; use "
-                "float64 or shorten the trial"
-            )
+            raise ValueError(span_message(spread, limit, self.p.dtype))
 
 
 def _state_features(windows: _Windows, ratio: float) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -533,11 +529,16 @@ def _use_cpu_kernels(x: torch.Tensor) -> bool:
 def _check_spread(spread: float, dtype: torch.dtype) -> None:
     limit = math.log(torch.finfo(dtype).max) - 20.0
     if spread > limit:
-        raise ValueError(
-            f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
-            f"{limit:.0f} tau_syn that {dtype} exponentials can represent; use float64 "
-            "or shorten the trial"
-        )
+        raise ValueError(span_message(spread, limit, dtype))
+
+
+def span_message(spread: float, limit: float, dtype: torch.dtype) -> str:
+    """Why a sample's input times cannot be solved, and what helps."""
+    remedy = "use float64 or shorten the span" if dtype != torch.float64 else "shorten the span"
+    return (f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
+            f"{limit:.0f} tau_syn that {dtype} exponentials can represent; {remedy} (in a "
+            f"PyNN script: sim.setup(trial_duration=...) splits a run into trials, each "
+            f"solved on its own; in a recipe: t_late, bias_times or input_noise)")
 
 
 def _dense_times(x, weights, c, ratio):

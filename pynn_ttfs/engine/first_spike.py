@@ -32,7 +32,7 @@ from typing import Optional, Tuple
 
 import torch
 
-from .fast import gradients_fast, solve_fast
+from .fast import gradients_fast, solve_fast, span_message
 from .lambertw import lambertw
 from .neuron import (SUPPORTED_RATIOS, LayerParameters, Scalar, layer_parameters, psp_kernel,
                      psp_kernel_derivative)
@@ -103,11 +103,7 @@ def _solve_chunk(
     spread = dx.max().item() if dx.numel() else 0.0
     limit = math.log(torch.finfo(dx.dtype).max) - 20.0
     if spread > limit:
-        raise ValueError(
-            f"the finite input times of one sample span {spread:.1f} tau_syn, more than the "
-            f"{limit:.0f} tau_syn that {dx.dtype} exponentials can represent; use float64 "
-            "or shorten the trial"
-        )
+        raise ValueError(span_message(spread, limit, dx.dtype))
     zeros = torch.zeros((), dtype=dx.dtype, device=dx.device)
     weighted = torch.where(finite, sorted_weights, zeros)
     c = params.threshold
