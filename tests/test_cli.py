@@ -374,3 +374,11 @@ def test_damaged_run_files_are_named_errors(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{not json")
     assert cli.main(["evaluate", str(tmp_path)]) == 2
     assert "config.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_flags_that_would_change_nothing_are_refused_or_noted(tmp_path, capsys):
+    assert _train(tmp_path / "a", "--epochs", "1", "--no-plots", "--chip-seed", "3") == 2
+    assert "--chip-seed chooses an emulated chip: it needs --backend bss2" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    assert _train(tmp_path / "b", "--epochs", "0", "--no-plots", "--data-dir", str(tmp_path)) == 0
+    assert "--data-dir is not used for yinyang" in capsys.readouterr().err

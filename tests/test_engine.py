@@ -556,3 +556,11 @@ def test_a_too_wide_span_in_float64_does_not_advise_float64():
     with pytest.raises(ValueError, match=r"span 800.0 tau_syn.*float64 exponentials can represent; "
                                          r"shorten the span \(in a PyNN script: sim.setup\(trial_duration"):
         first_spike_times(times, torch.ones(2, 1, dtype=torch.float64), threshold=10.0)
+
+
+def test_membrane_potential_refuses_non_finite_sample_times():
+    from pynn_ttfs.engine import membrane_potential
+    x, w = torch.tensor([[0.5]], dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="sample_times must be finite"):
+        membrane_potential(x, w, torch.tensor([math.nan], dtype=torch.float64))
+    assert float(membrane_potential(x, w, torch.tensor([1.5], dtype=torch.float64))) > 0

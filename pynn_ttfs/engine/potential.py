@@ -33,6 +33,8 @@ def membrane_potential(
             "sample_times must have shape (n_samples,) or (batch, n_samples), got "
             f"{tuple(sample_times.shape)}"
         )
+    if not bool(torch.isfinite(sample_times).all()):  # NaN read as "before every input": 0
+        raise ValueError("sample_times must be finite (ms or tau_syn units), got NaN or inf")
     lag = sample_times.unsqueeze(2) - input_times.unsqueeze(1)  # (batch, S, n_pre)
     out = torch.zeros(batch, sample_times.shape[1], n_post, dtype=weights.dtype, device=weights.device)
     pairs = torch.stack([params.tau_syn, params.tau_mem], dim=1)

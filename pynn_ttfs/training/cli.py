@@ -272,6 +272,13 @@ def train(args) -> Dict:
         raise ValueError(f"--set dataset={set_changes['dataset']} contradicts the dataset "
                          f"argument {args.dataset!r}")
     backend = args.backend or "software"
+    # flags that would be stored in config.json but change nothing: say so, not silently
+    if args.chip_seed is not None and backend != "bss2" and not args.resume:
+        raise ValueError(f"--chip-seed chooses an emulated chip: it needs --backend bss2 "
+                         f"(got --backend {backend})")
+    if args.data_dir and args.dataset == "yinyang":
+        print("pynn-ttfs: note: --data-dir is not used for yinyang (its data are embedded)",
+              file=sys.stderr)
     if args.device is not None:
         check_device(args.device)  # before any file is touched
     seed = args.seed if args.seed is not None else set_changes.get("seed", 0)
