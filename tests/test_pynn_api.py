@@ -1151,3 +1151,16 @@ def test_weight_arrays_of_the_wrong_shape_and_2d_spike_time_arrays_are_named():
     assert prj.get("weight", format="array").shape == (3, 2)
     with pytest.raises(ValueError, match=r"spike_times as a \(3, 1\) array: give one Sequence per cell"):
         sim.SpikeSourceArray(spike_times=np.array([[1.0], [2.0], [3.0]]))
+
+
+def test_from_list_rows_of_different_lengths_or_a_flat_list_are_named():
+    sim.setup()
+    a = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    b = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    with pytest.raises(errors.ConnectionError, match=r"same length .* got lengths \[2, 4\]"):
+        sim.FromListConnector([(0, 0, 1.0, 1.0), (1, 1)])
+    with pytest.raises(errors.ConnectionError, match="row 0 must be a sequence"):
+        sim.FromListConnector([0, 1])
+    prj = sim.Projection(a, b, sim.FromListConnector([(0, 1, 0.5, 0.1), (2, 0, 0.25, 0.2)],
+                                                     column_names=["weight", "delay"]))
+    assert sorted(prj.get(["weight", "delay"], format="list")) == [(0, 1, 0.5, 0.1), (2, 0, 0.25, 0.2)]
