@@ -146,6 +146,8 @@ class Population(common.Population):
                  label=None):
         if isinstance(cellclass, type) and issubclass(cellclass, ModelNotAvailable):
             cellclass(**(cellparams or {}))  # raises NotImplementedError naming the model
+        if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size < 1:
+            raise ValueError(f"size must be an integer >= 1 (cells), got {size}")
         self._constructing = True
         self._user_initial = set(initial_values)
         common.Population.__init__(self, size, cellclass, cellparams, structure,

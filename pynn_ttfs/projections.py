@@ -133,6 +133,10 @@ def _check_list_indices(connector, n_pre: int, n_post: int) -> None:
                 f"(the {population} population's size is {size})")
 
 
+_ATTRIBUTES = ("weight", "delay", "weights", "delays", "presynaptic_index",
+               "postsynaptic_index")
+
+
 class Projection(common.Projection):
     __doc__ = common.Projection.__doc__
     _simulator = simulator
@@ -241,6 +245,15 @@ class Projection(common.Projection):
                 "weight": self._weight[:n], "delay": self._delay[:n]}
 
     # -- get / set --------------------------------------------------------------------
+    def get(self, attribute_names, format, gather=True, with_address=True,
+            multiple_synapses="sum"):
+        names = [attribute_names] if isinstance(attribute_names, str) else list(attribute_names)
+        for name in names:  # PyNN's translation fails with a bare KeyError
+            if name not in _ATTRIBUTES:
+                raise errors.NonExistentParameterError(name, "StaticSynapse", ["weight", "delay"])
+        return super().get(attribute_names, format, gather=gather, with_address=with_address,
+                           multiple_synapses=multiple_synapses)
+
     def _get_attributes_as_list(self, names):
         arrays = self._arrays()
         columns = []

@@ -1164,3 +1164,16 @@ def test_from_list_rows_of_different_lengths_or_a_flat_list_are_named():
     prj = sim.Projection(a, b, sim.FromListConnector([(0, 1, 0.5, 0.1), (2, 0, 0.25, 0.2)],
                                                      column_names=["weight", "delay"]))
     assert sorted(prj.get(["weight", "delay"], format="list")) == [(0, 1, 0.5, 0.1), (2, 0, 0.25, 0.2)]
+
+
+def test_unknown_projection_attributes_and_empty_populations_are_named():
+    sim.setup()
+    a = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    b = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    prj = sim.Projection(a, b, sim.AllToAllConnector())
+    for names in ("foo", ["weight", "foo"]):
+        with pytest.raises(errors.NonExistentParameterError, match="foo"):
+            prj.get(names, format="list")
+    assert len(prj.get(["weight", "delay"], format="list")) == 6
+    with pytest.raises(ValueError, match="size must be an integer >= 1 .*got 0"):
+        sim.Population(0, sim.IF_curr_exp_ttfs(**TTFS))
