@@ -363,3 +363,15 @@ def test_bss2_switches_and_seeds_are_checked_not_read_as_truthy(kwargs, match, t
         BSS2Substrate(calibration_dir=tmp_path, **kwargs)
     with pytest.raises(ValueError, match="ChipConfig.noise must be True or False, got 'off'"):
         ChipConfig(noise="off")
+
+
+def test_chip_config_fields_given_as_strings_are_named():
+    from pynn_ttfs.backends.bss2 import ChipConfig
+    with pytest.raises(ValueError, match="ChipConfig.threshold_noise must be a number, got '0.1'"):
+        ChipConfig(threshold_noise="0.1")
+    with pytest.raises(ValueError, match="ChipConfig.tau_syn_range_us must be a number pair"):
+        ChipConfig(tau_syn_range_us=("1", 5.0))
+    import json
+    from pynn_ttfs.backends.bss2.config import make_config
+    config = ChipConfig(threshold_noise=0.1)
+    assert make_config(json.loads(json.dumps(config.to_dict()))) == config  # ranges as lists

@@ -92,6 +92,18 @@ class ChipConfig:
             raise ValueError(f"ChipConfig.noise must be True or False, got {self.noise!r}")
         positive = ("n_neurons", "max_inputs", "max_weight_int", "acceleration", "trial_duration_tau_s",
                     "calibration_tau_us", "trim_step")
+        for field_ in dataclasses.fields(self):  # strings would fail in comparisons below
+            value = getattr(self, field_.name)
+            if field_.name == "noise" or value is None:
+                continue
+            if isinstance(value, list):  # a range read back from JSON
+                value = tuple(value)
+                object.__setattr__(self, field_.name, value)
+            parts = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
+                   for v in parts):
+                raise ValueError(f"ChipConfig.{field_.name} must be a number"
+                                 f"{' pair' if isinstance(value, tuple) else ''}, got {value!r}")
         for name in positive:
             if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
                 raise ValueError(f"ChipConfig.{name} must be finite and > 0, got {getattr(self, name)}")
