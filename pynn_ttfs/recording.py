@@ -43,6 +43,7 @@ from . import simulator
 
 
 _V = Variable(name="v", location=None, label=None)
+_SPIKES = Variable(name="spikes", location=None, label=None)
 _RECORDABLE = ("spikes", "v")  # what any pynn_ttfs cell type records
 
 
@@ -160,19 +161,21 @@ class Recorder(recording.Recorder):
         return rows, None
 
     def _get_current_segment(self, filter_ids=None, variables="all", clear=False):
-        return self._segment(self._snapshot(), filter_ids, variables)
+        names = None if variables == "all" else {v.name for v in variables}
+        return self._segment(self._snapshot(names), filter_ids, variables)
 
-    def _snapshot(self) -> "_Snapshot":
-        """What the current segment recorded so far, as plain arrays (ms, mV)."""
+    def _snapshot(self, names=None) -> "_Snapshot":
+        """What the current segment recorded so far of the variables ``names`` (None: all),
+        as plain arrays (ms, mV)."""
         state = self._simulator.state
-        spikes = Variable(name="spikes", location=None, label=None)
-        spike_ids = np.array(sorted(int(i) for i in self.filter_recorded(spikes, None)), np.int64)
-        v_variables = [v for v in self.recorded if v.name == "v" and self.recorded[v]]
-        v_ids = (np.array(sorted(int(i) for i in self.recorded[v_variables[0]]), np.int64)
-                 if v_variables else np.zeros(0, np.int64))
-        v_rows = None
-        if v_ids.size:
-            v_rows, _ = self._get_all_signals(v_variables[0], v_ids)
+
+        def recorded_ids(variable):
+            if names is not None and variable.name not in names:
+                return np.zeros(0, np.int64)  # not asked for: not computed
+            return np.array(sorted(int(i) for i in self.filter_recorded(variable, None)), np.int64)
+
+        spike_ids, v_ids = recorded_ids(_SPIKES), recorded_ids(_V)
+        v_rows = self._get_all_signals(_V, v_ids)[0] if v_ids.size else None
         return _Snapshot(
             name="segment%03d" % state.segment_counter,
             rec_datetime=datetime.now(),
@@ -197,9 +200,11 @@ class Recorder(recording.Recorder):
         segment = neo.Segment(name=snapshot.name, description=pop.describe(),
                               rec_datetime=snapshot.rec_datetime)
         segment.annotate(**copy.deepcopy(snapshot.annotations))
+        def kept(ids):
+            return np.ones(ids.size, bool) if wanted is None else np.isin(ids, wanted)
+
         if snapshot.spike_ids.size and (names is None or "spikes" in names):
-            keep = np.ones(snapshot.spike_ids.size, bool) if wanted is None else \
-                np.isin(snapshot.spike_ids, wanted)
+            keep = kept(snapshot.spike_ids)
             ids, starts = snapshot.spike_ids[keep], snapshot.spike_starts[keep]
             if ids.size:
                 event_ids, times = snapshot.spike_events
@@ -221,8 +226,7 @@ class Recorder(recording.Recorder):
                 segment.spiketrains = trains
                 trains.segment = segment
         if snapshot.v_ids.size and (names is None or "v" in names):
-            keep = np.ones(snapshot.v_ids.size, bool) if wanted is None else \
-                np.isin(snapshot.v_ids, wanted)
+            keep = kept(snapshot.v_ids)
             if keep.any():
                 ids = snapshot.v_ids[keep]
                 signal = neo.AnalogSignal(

@@ -293,7 +293,6 @@ def train(args) -> Dict:
             raise ValueError("--resume continues the run as configured; these flags would "
                              "change it: " + "; ".join(conflicts)
                              + ". Start a new run (another --out) instead")
-        # on the CPU first: a run trained on a GPU resumes on a machine without one
         saved_state = _read_checkpoint(out / "checkpoint.pt")
         epochs = args.epochs if args.epochs is not None else set_changes.get("epochs")
         if epochs is None:
