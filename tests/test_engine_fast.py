@@ -210,6 +210,38 @@ def test_gradients_at_given_output_times(path, ratio):
 
 
 @pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_an_input_that_tips_the_membrane_at_its_own_time_is_causal(path, ratio):
+    """The first input's PSP peaks exactly at threshold when the second input arrives: the
+    membrane has no slope of its own there, and the second input's right slope (1/tau_mem)
+    carries the crossing. Counting an input at exactly T as causal keeps every gradient
+    finite and equal to the one-sided derivative an input arriving just before T sees;
+    leaving it out divides by the floor of v'(T) instead."""
+    peak = 1.0 if ratio == 1.0 else 2.0 * math.log(2.0)  # tau_syn units
+    w_first, w_second = 1.0, 0.5
+    kernel_peak = peak * math.exp(-peak) if ratio == 1.0 else math.exp(-0.5 * peak) - math.exp(-peak)
+    params = layer_parameters(1.0, ratio, w_first * kernel_peak, 1, torch.ones(1, dtype=torch.float64))
+    times = torch.tensor([[0.0, peak, math.inf]], dtype=torch.float64)
+    weights = torch.tensor([[w_first], [w_second], [0.7]], dtype=torch.float64)
+    T = torch.tensor([[peak]], dtype=torch.float64)
+    grad = torch.ones_like(T)
+    slope_first = (1.0 - peak) * math.exp(-peak) if ratio == 1.0 else (
+        math.exp(-peak) - 0.5 * math.exp(-0.5 * peak))  # 0 up to rounding
+    v_slope = w_first * slope_first + w_second / ratio  # tau_syn = 1
+    expected_x = [w_first * slope_first / v_slope, w_second / ratio / v_slope, 0.0]
+    expected_w = [-kernel_peak / v_slope, 0.0, 0.0]
+    for gradients in (first_spike_gradients, first_spike_gradients_reference):
+        gx, gw = gradients(times, weights, T, params, grad)
+        assert gx[0].tolist() == pytest.approx(expected_x, rel=1e-12, abs=1e-12), gradients
+        assert gw[:, 0].tolist() == pytest.approx(expected_w, rel=1e-12, abs=1e-12), gradients
+    # the forward agrees from the side where the input comes first: dT/dx = 1 in the limit
+    shift = 1e-6
+    earlier = times.clone()
+    earlier[0, 1] -= shift
+    moved = float(solve_first_spike_times(earlier, weights, params)[0, 0])
+    assert (peak - moved) / shift == pytest.approx(expected_x[1], rel=1e-3)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
 def test_min_slope_drops_exactly_the_pairs_with_a_flat_or_falling_membrane(path, ratio):
     """Recorded times where the model's membrane is flat or falling at T (as on a chip
     whose neurons differ from the model): with min_slope such a pair passes no gradient,

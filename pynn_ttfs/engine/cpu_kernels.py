@@ -402,7 +402,9 @@ if COMPILED:
                     h_out = math.exp(-0.5 * (t - ref)) if factorised else 0.0
                     for k in range(n):
                         lag = t - row[order[k]]
-                        if not lag > 0.0:  # this and all later inputs are not causal
+                        # an input at exactly t is causal (its right slope counts);
+                        # this and all later inputs are not
+                        if not lag >= 0.0:
                             break
                         e = e_out * e_in[k] if factorised else math.exp(-lag)
                         if ratio == 1.0:

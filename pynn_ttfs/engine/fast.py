@@ -667,7 +667,8 @@ def _gradients_dense(x, weights, T, grad_T, c, ratio, need_input, need_weight, c
     active = (T < math.inf) & (grad_T != 0)
     T = torch.where(active, T, torch.full_like(T, -math.inf))
     lag = T.unsqueeze(1) - x.unsqueeze(2)  # (B, n, m); -inf where not causal
-    causal = lag > 0
+    # an input at exactly T is causal: its kernel is 0 there but its right slope is not
+    causal = lag >= 0
     lag = lag.clamp(min=0.0)
     e = torch.exp(-lag)
     if ratio == 1.0:
@@ -767,7 +768,7 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
                     cached=None, cutoff=None, stats=None, min_slope=None):
     """One chunk of samples, tau_syn units: (dL/dx (B, n), dL/dW / tau_syn (n, m)).
 
-    T may be any time (+inf: silent); the causal set of (b, j) is {x_bi < T_bj}.
+    T may be any time (+inf: silent); the causal set of (b, j) is {x_bi <= T_bj}.
     """
     B, n = x.shape
     m = weights.shape[1]
@@ -781,13 +782,14 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
     G = windows.n_boundaries
     p = windows.p.unsqueeze(2)  # (B, G, 1)
     active = (T < math.inf) & (grad_T != 0)
-    # g* = the last boundary strictly before T (-1: nothing causal)
-    last = (p < T.unsqueeze(1)).sum(dim=1) - 1  # (B, m)
+    # g* = the last boundary at or before T (-1: nothing causal); a boundary's state holds
+    # the inputs at it, so an input at exactly T adds its right slope
+    last = (p <= T.unsqueeze(1)).sum(dim=1) - 1  # (B, m)
     active &= last >= 0
     g_star = last.clamp(min=0)
     row_of = torch.arange(B, device=device).unsqueeze(1) * G + g_star  # (B, m)
     p_star = windows.p.reshape(-1)[row_of]
-    uT = torch.where(active, T - p_star, zero)  # T - p_{g*} > 0
+    uT = torch.where(active, T - p_star, zero)  # T - p_{g*} >= 0
     select = row_of * m + torch.arange(m, device=device)
     a0, a1 = s0.reshape(-1)[select], s1.reshape(-1)[select]
     # slope (tau_syn units) of the free evolution from the boundary state at T
@@ -806,7 +808,7 @@ def _gradients_rows(x, weights, weights_ext, T, grad_T, c, ratio, need_input, ne
         pair_j = part % m
         u, w, index_m = _inside_terms(windows, weights_ext, rows, pair_j, top + 1)
         lag = uT.reshape(-1)[part].unsqueeze(1) - u  # T - x (tau_syn units)
-        causal = lag > 0  # padding has zero weight and lands on the dropped extra row
+        causal = lag >= 0  # padding has zero weight and lands on the dropped extra row
         lag = lag.clamp(min=0.0)
         if ratio == 1.0:
             e = torch.exp(-lag)

@@ -165,10 +165,13 @@ def psp_kernel(s: torch.Tensor, tau_syn: torch.Tensor, tau_mem: torch.Tensor) ->
 
 
 def psp_kernel_derivative(s: torch.Tensor, tau_syn: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
-    """dk/ds (unit 1/time), 0 for s < 0 and s = inf; stable near ratio 1 as psp_kernel."""
+    """dk/ds (unit 1/time), 0 for s < 0 and s = inf; stable near ratio 1 as psp_kernel.
+
+    At s = 0 it is the right derivative, 1/tau_mem: a membrane that reaches threshold at
+    an input's own time rises with the slope that input starts there."""
     x, ratio, delta, equal, rising, lead, small = _kernel_terms(s, tau_syn, tau_mem)
     # (exp(-x) - exp(-x/r)/r) / delta, with the larger exponential factored out
     general = torch.where(rising, lead * (small / delta + 1.0 / ratio),
                           lead / ratio * (1.0 - small / delta))
     dk = torch.where(equal, (1.0 - x) * torch.exp(-x), general) / tau_syn
-    return torch.where((s > 0) & torch.isfinite(s), dk, torch.zeros_like(dk))
+    return torch.where((s >= 0) & torch.isfinite(s), dk, torch.zeros_like(dk))
