@@ -30,7 +30,7 @@ from pyNN.network import Network  # noqa: F401
 from pyNN.space import Space  # noqa: F401
 from pyNN.random import NumpyRNG, GSLRNG, RandomDistribution  # noqa: F401
 from pyNN.connectors import *  # noqa: F401,F403
-from .connectors import FromListConnector  # noqa: F401  (checks its rows)
+from .connectors import FromFileConnector, FromListConnector  # noqa: F401  (check their rows)
 from pyNN.recording import *  # noqa: F401,F403
 from pyNN.standardmodels import StandardCellType as _StandardCellType
 

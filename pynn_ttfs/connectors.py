@@ -1,5 +1,6 @@
 """PyNN's connectors, with the connection list checked where PyNN's own code fails with a
-numpy message that names nothing (rows of different lengths, a flat list)."""
+numpy message that names nothing (rows of different lengths, a flat list, a file whose
+rows differ)."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,3 +32,35 @@ class FromListConnector(connectors.FromListConnector):
                 f"conn_list must be a 2-D array (one row per connection), got shape {conn_list.shape}")
         super().__init__(conn_list, column_names=column_names,
                          location_selector=location_selector, safe=safe, callback=callback)
+
+
+class _CheckedFile:
+    """A PyNN connection file whose read() names the file when its rows do not parse."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+    def read(self):
+        try:
+            rows = self._file.read()
+        except ValueError as error:  # numpy: ragged rows, a word where a number belongs
+            raise errors.ConnectionError(
+                f"connection file {getattr(self._file, 'name', self._file)!r} must hold one row "
+                f"per connection (pre, post, then one number per column), all rows the same "
+                f"length: {error}") from error
+        rows = np.asarray(rows)
+        if rows.size and rows.ndim == 1:
+            rows = rows.reshape(1, -1)  # a file with a single connection
+        return rows
+
+
+class FromFileConnector(connectors.FromFileConnector):
+    __doc__ = connectors.FromFileConnector.__doc__
+
+    def __init__(self, file, distributed=False, location_selector=None, safe=True, callback=None):
+        super().__init__(file, distributed=distributed, location_selector=location_selector,
+                         safe=safe, callback=callback)
+        self.file = _CheckedFile(self.file)

@@ -50,6 +50,47 @@ def _evaluate_or_raise(parameter_space) -> None:
             f"invalid value for parameter(s) {sorted(parameter_space.keys())}: {error}") from error
 
 
+def _per_cell_length_error(pop, name: str, value, what: str = "parameter"):
+    """None, or an InvalidDimensionsError naming ``name`` when ``value`` is a 1-D array of
+    numbers whose length is not the population's (PyNN's own error names no parameter).
+    SpikeSourceArray's spike_times take a list of numbers as one Sequence: not checked."""
+    if name == "spike_times" or isinstance(value, (str, bytes, Sequence)) or callable(value):
+        return None
+    try:
+        values = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None  # not numbers: the type check names it
+    if values.ndim == 1 and values.shape[0] != pop.size:
+        return errors.InvalidDimensionsError(
+            f"{what} {name} got {values.shape[0]} values for {pop.size} cells; give one "
+            f"value for all cells or one per cell")
+    return None
+
+
+def _check_lengths(pop, values: dict, what: str) -> None:
+    for name, value in values.items():
+        error = _per_cell_length_error(pop, name, value, what)
+        if error is not None:
+            raise error
+
+
+def _shape_parameters(celltype, parameter_space, size: int) -> None:
+    """Give the cell type's parameters the population's shape and evaluate them; a value
+    of the wrong length or type becomes an InvalidParameterValueError naming the
+    parameter (lazyarray's own errors name none)."""
+    for name in parameter_space.keys():
+        larr = parameter_space[name]
+        try:
+            larr.shape = (size,)
+            larr.evaluate(simplify=False)
+        except (ValueError, TypeError) as error:
+            raise errors.InvalidParameterValueError(
+                f"{type(celltype).__name__} parameter {name} for {size} cells: {error} "
+                f"(give one number for all cells or an array of {size})") from error
+    parameter_space.shape = (size,)
+    parameter_space.evaluate(simplify=False)
+
+
 def _check_not_in_past(spike_time_sequences, now: float) -> None:
     """New SpikeSourceArray spike times before the current time could never be delivered:
     a clear error rather than a silent drop."""
@@ -100,6 +141,11 @@ class PopulationView(common.PopulationView):
     _assembly_class = Assembly
     _simulator = simulator
 
+    def set(self, **parameters):
+        _check_lengths(self, parameters, "parameter")
+        common.PopulationView.set(self, **parameters)
+    set.__doc__ = common.PopulationView.set.__doc__
+
     def _get_parameters(self, *names):
         return _get_parameters(self, names)
 
@@ -129,6 +175,7 @@ class PopulationView(common.PopulationView):
 
     def initialize(self, **initial_values):
         # The base class stores into self.initial_values, which a view does not have.
+        _check_lengths(self, initial_values, "initial value of")
         for variable, value in initial_values.items():
             self._set_initial_value_array(variable, LazyArray(value, shape=(self.size,), dtype=float))
 
@@ -159,6 +206,16 @@ class Population(common.Population):
                                                  shape=(self.size,), dtype=float)
 
     # -- cells and parameters ---------------------------------------------------------
+    def set(self, **parameters):
+        _check_lengths(self, parameters, "parameter")
+        common.Population.set(self, **parameters)
+    set.__doc__ = common.Population.set.__doc__
+
+    def initialize(self, **initial_values):
+        _check_lengths(self, initial_values, "initial value of")
+        common.Population.initialize(self, **initial_values)
+    initialize.__doc__ = common.Population.initialize.__doc__
+
     def _create_cells(self):
         state = simulator.state
         id_range = np.arange(state.id_counter, state.id_counter + self.size)
@@ -168,8 +225,7 @@ class Population(common.Population):
             cell.parent = self
         state.id_counter += self.size
         parameter_space = self.celltype.native_parameters
-        parameter_space.shape = (self.size,)
-        parameter_space.evaluate(simplify=False)
+        _shape_parameters(self.celltype, parameter_space, self.size)
         params = {}
         for name, value in parameter_space.items():
             params[name] = self._as_array(name, value)

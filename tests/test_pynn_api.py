@@ -1166,6 +1166,49 @@ def test_from_list_rows_of_different_lengths_or_a_flat_list_are_named():
     assert sorted(prj.get(["weight", "delay"], format="list")) == [(0, 1, 0.5, 0.1), (2, 0, 0.25, 0.2)]
 
 
+def test_from_file_rows_of_different_lengths_name_the_file(tmp_path):
+    sim.setup()
+    a = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    b = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    ragged = tmp_path / "ragged.txt"
+    ragged.write_text("0 1 0.5 0.1\n1 0 0.3\n")
+    with pytest.raises(errors.ConnectionError, match=r"ragged.txt.*one row per connection.*same length"):
+        sim.Projection(a, b, sim.FromFileConnector(str(ragged)))
+    good = tmp_path / "good.txt"  # one connection: numpy reads it as a flat row
+    good.write_text("# columns = ['i', 'j', 'weight', 'delay']\n2 1 0.25 0.2\n")
+    prj = sim.Projection(a, b, sim.FromFileConnector(str(good)))
+    assert prj.get(["weight", "delay"], format="list") == [(2, 1, 0.25, 0.2)]
+    several = tmp_path / "several.txt"
+    several.write_text("0 1 0.5 0.1\n2 0 0.25 0.2\n")
+    prj = sim.Projection(a, b, sim.FromFileConnector(str(several)))
+    assert sorted(prj.get(["weight", "delay"], format="list")) == [(0, 1, 0.5, 0.1), (2, 0, 0.25, 0.2)]
+
+
+def test_per_cell_values_of_the_wrong_length_name_the_parameter():
+    sim.setup()
+    with pytest.raises(errors.InvalidParameterValueError, match=r"parameter tau_m for 3 cells.*array of 3"):
+        sim.Population(3, sim.IF_curr_exp_ttfs(tau_m=[5.0, 5.0], tau_syn_E=5.0, tau_syn_I=5.0))
+    with pytest.raises(errors.InvalidParameterValueError, match=r"parameter cm for 3 cells"):
+        sim.Population(3, sim.IF_curr_exp_ttfs(cm=None))
+    pop = sim.Population(3, sim.IF_curr_exp_ttfs(**TTFS))
+    view = pop[0:2]
+    for target, size in ((pop, 3), (view, 2)):
+        with pytest.raises(errors.InvalidDimensionsError,
+                           match=rf"parameter v_thresh got 4 values for {size} cells"):
+            target.set(v_thresh=np.full(4, -50.0))
+        with pytest.raises(errors.InvalidDimensionsError,
+                           match=rf"initial value of v got 5 values for {size} cells"):
+            target.initialize(v=np.full(5, -65.0))
+    assert pop.get("v_thresh", simplify=False).tolist() == [TTFS["v_thresh"]] * 3  # unchanged
+    pop.set(v_thresh=np.array([-50.0, -51.0, -52.0]))
+    view.set(tau_refrac=[0.5, 0.6])
+    assert pop.get("v_thresh").tolist() == [-50.0, -51.0, -52.0]
+    assert pop.get("tau_refrac", simplify=False).tolist()[:2] == [0.5, 0.6]
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))
+    src.set(spike_times=[1.0, 2.0, 3.0])  # one Sequence for every cell, not per-cell values
+    assert [list(seq.value) for seq in src.get("spike_times", simplify=False)] == [[1.0, 2.0, 3.0]] * 2
+
+
 def test_unknown_projection_attributes_and_empty_populations_are_named():
     sim.setup()
     a = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
