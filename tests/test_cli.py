@@ -370,7 +370,8 @@ def test_damaged_run_files_are_named_errors(tmp_path, capsys):
         assert "checkpoint.pt cannot be read" in capsys.readouterr().err
     torch.save({"weights": []}, tmp_path / "checkpoint.pt")
     assert cli.main(["evaluate", str(tmp_path)]) == 2
-    assert "lacks epoch, recipe, model, step, history: not a pynn-ttfs checkpoint" in capsys.readouterr().err
+    assert ("lacks epoch, recipe, model, step, generator, torch_rng, numpy_rng, history: "
+            "not a pynn-ttfs checkpoint") in capsys.readouterr().err
     (tmp_path / "config.json").write_text("{not json")
     assert cli.main(["evaluate", str(tmp_path)]) == 2
     assert "config.json is not valid JSON" in capsys.readouterr().err

@@ -26,7 +26,7 @@ import torch
 
 from .datasets import DATASET_NAMES, Dataset, load_dataset, yinyang_features, encode_times
 from .recipe import Recipe, improved_recipe, parse_overrides, published_recipe
-from .trainer import DTYPES, Trainer
+from .trainer import DTYPES, Trainer, missing_state_keys
 
 BACKENDS = ("software", "bss2", "nest")
 #: what a run writes into its --out folder (--overwrite removes them first)
@@ -185,8 +185,7 @@ def _read_checkpoint(path: Path) -> Dict:
     except Exception as error:  # truncated or foreign files fail in pickle/zip in many ways
         raise ValueError(f"{path} cannot be read ({type(error).__name__}: {error}): the file is "
                          f"damaged or not a pynn-ttfs checkpoint") from None
-    missing = [k for k in ("epoch", "recipe", "model", "step", "history")
-               if not isinstance(state, dict) or k not in state]
+    missing = missing_state_keys(state)
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: not a pynn-ttfs checkpoint")
     return state

@@ -23,6 +23,13 @@ from .recipe import Recipe
 from .step import RecipeStep
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
+# what Trainer.state_dict() holds and load_state_dict() needs
+STATE_KEYS = ("epoch", "recipe", "model", "step", "generator", "torch_rng", "numpy_rng", "history")
+
+
+def missing_state_keys(state) -> List[str]:
+    """The STATE_KEYS that ``state`` lacks (all of them if it is not a dict)."""
+    return [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
 
 
 class EngineForward:
@@ -242,8 +249,7 @@ class Trainer:
         if not isinstance(state, dict):
             raise ValueError(f"a checkpoint is the dict Trainer.state_dict() returns, got "
                              f"{type(state).__name__}")
-        missing = [k for k in ("epoch", "recipe", "model", "step", "generator", "torch_rng",
-                               "numpy_rng", "history") if k not in state]
+        missing = missing_state_keys(state)
         if missing:
             raise ValueError(f"the checkpoint lacks {', '.join(missing)}: not a Trainer state")
         if not isinstance(state["epoch"], int) or isinstance(state["epoch"], bool) or state["epoch"] < 0:
