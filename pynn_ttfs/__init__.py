@@ -31,6 +31,9 @@ from pyNN.space import Space  # noqa: F401
 from pyNN.random import NumpyRNG, GSLRNG, RandomDistribution  # noqa: F401
 from pyNN.connectors import *  # noqa: F401,F403
 from .connectors import FromFileConnector, FromListConnector  # noqa: F401  (check their rows)
+from .connectors import (  # noqa: F401  (check n; work around numpy 2 failures of PyNN's)
+    FixedNumberPostConnector, FixedNumberPreConnector, OneToOneConnector,
+)
 from pyNN.recording import *  # noqa: F401,F403
 from pyNN.standardmodels import StandardCellType as _StandardCellType
 

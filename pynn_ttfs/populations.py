@@ -15,7 +15,7 @@ from pyNN.standardmodels import ModelNotAvailable, StandardCellType
 
 from . import simulator
 from .backends.graph import LIF, SOURCE, PopulationSpec
-from .recording import Recorder
+from .recording import Recorder, check_to_file
 from .standardmodels import IF_curr_exp_ttfs, SpikeSourceArray, check_spike_times
 
 
@@ -103,6 +103,18 @@ def _check_not_in_past(spike_time_sequences, now: float) -> None:
                 f"current time {now} ms: spikes cannot be delivered in the past")
 
 
+def _check_parameter_names(pop, parameter_names) -> None:
+    """get() of a name the cell type lacks: PyNN's translation fails with a bare KeyError."""
+    names = [parameter_names] if isinstance(parameter_names, str) else list(parameter_names)
+    parts = pop.populations if isinstance(pop, common.Assembly) else [pop]
+    for part in parts:
+        celltype = part.celltype
+        for name in names:
+            if name not in celltype.get_parameter_names():
+                raise errors.NonExistentParameterError(
+                    name, type(celltype).__name__, celltype.get_parameter_names())
+
+
 def _get_parameters(pop, names):
     """Standard parameters from the native ones (shared by Population and PopulationView)."""
     celltype = pop.celltype
@@ -136,6 +148,20 @@ def _check_initial_values(pop, variable, values: np.ndarray, v_rest: np.ndarray)
 class Assembly(common.Assembly):
     _simulator = simulator
 
+    def record(self, variables, to_file=None, sampling_interval=None, locations=None):
+        # PyNN's version has every member write to_file at end(), each one overwriting the
+        # one before: the Assembly writes it once, with every member's data
+        check_to_file(to_file)
+        common.Assembly.record(self, variables, None, sampling_interval, locations=locations)
+        if isinstance(to_file, str):
+            simulator.state.write_on_end.append((self, variables, to_file))
+    record.__doc__ = common.Assembly.record.__doc__
+
+    def get(self, parameter_names, gather=False, simplify=True):
+        _check_parameter_names(self, parameter_names)
+        return common.Assembly.get(self, parameter_names, gather=gather, simplify=simplify)
+    get.__doc__ = common.Assembly.get.__doc__
+
 
 class PopulationView(common.PopulationView):
     _assembly_class = Assembly
@@ -145,6 +171,16 @@ class PopulationView(common.PopulationView):
         _check_lengths(self, parameters, "parameter")
         common.PopulationView.set(self, **parameters)
     set.__doc__ = common.PopulationView.set.__doc__
+
+    def get(self, parameter_names, gather=False, simplify=True):
+        _check_parameter_names(self, parameter_names)
+        return common.PopulationView.get(self, parameter_names, gather=gather, simplify=simplify)
+    get.__doc__ = common.PopulationView.get.__doc__
+
+    def record(self, variables, to_file=None, sampling_interval=None, locations=None):
+        check_to_file(to_file)  # before anything is recorded: a refused call changes nothing
+        common.PopulationView.record(self, variables, to_file, sampling_interval, locations)
+    record.__doc__ = common.PopulationView.record.__doc__
 
     def _get_parameters(self, *names):
         return _get_parameters(self, names)
@@ -210,6 +246,16 @@ class Population(common.Population):
         _check_lengths(self, parameters, "parameter")
         common.Population.set(self, **parameters)
     set.__doc__ = common.Population.set.__doc__
+
+    def get(self, parameter_names, gather=False, simplify=True):
+        _check_parameter_names(self, parameter_names)
+        return common.Population.get(self, parameter_names, gather=gather, simplify=simplify)
+    get.__doc__ = common.Population.get.__doc__
+
+    def record(self, variables, to_file=None, sampling_interval=None, locations=None):
+        check_to_file(to_file)  # before anything is recorded: a refused call changes nothing
+        common.Population.record(self, variables, to_file, sampling_interval, locations)
+    record.__doc__ = common.Population.record.__doc__
 
     def initialize(self, **initial_values):
         _check_lengths(self, initial_values, "initial value of")

@@ -8,6 +8,7 @@ import math
 import numbers
 import warnings
 
+import numpy as np
 from pyNN import common
 from pyNN.common.control import DEFAULT_MIN_DELAY, DEFAULT_TIMESTEP
 from pyNN.connectors import FixedProbabilityConnector
@@ -100,13 +101,48 @@ def set_random_state(random_state) -> None:
 
 
 def end(compatible_output=True):
-    """Write the files requested with record(..., to_file=...) and finish."""
-    for population, variables, filename in simulator.state.write_on_end:
-        population.write_data(get_io(filename), variables)
-    simulator.state.write_on_end = []
+    """Write the files requested with record(..., to_file=...) and finish. Every file that
+    can be written is; then an OSError names those that could not (they stay listed, so
+    end() may be called again once the cause is fixed)."""
+    failed = []
+    for entry in simulator.state.write_on_end:
+        population, variables, filename = entry
+        try:
+            population.write_data(get_io(filename), variables)
+        except Exception as error:  # one bad file must not lose the others
+            failed.append((entry, error))
+    simulator.state.write_on_end = [entry for entry, _ in failed]
+    if failed:
+        details = "; ".join(f"{entry[2]!r} ({entry[0].label!r}): {type(error).__name__}: {error}"
+                            for entry, error in failed)
+        raise OSError(f"end() could not write {len(failed)} of the record(..., to_file=...) "
+                      f"files: {details}") from failed[0][1]
 
 
-run, run_until = common.build_run(simulator)
+_run, _run_until = common.build_run(simulator)
+
+
+def _check_time(name, value) -> None:
+    """A time that is not a number (``run("10")``) would fail deep in PyNN's arithmetic
+    with a TypeError that names nothing."""
+    if isinstance(value, (bool, np.bool_)) or not (
+            isinstance(value, numbers.Real)
+            or (isinstance(value, np.ndarray) and value.ndim == 0
+                and np.issubdtype(value.dtype, np.number) and not hasattr(value, "units"))):
+        raise TypeError(f"{name} must be a number of ms, got {value!r}")
+
+
+def run(simtime, callbacks=None):
+    _check_time("simtime", simtime)
+    return _run(simtime, callbacks)
+
+
+def run_until(time_point, callbacks=None):
+    _check_time("time_point", time_point)
+    return _run_until(time_point, callbacks)
+
+
+run.__doc__, run_until.__doc__ = _run.__doc__, _run_until.__doc__
 run_for = run
 reset = common.build_reset(simulator)
 get_current_time, get_time_step, get_min_delay, get_max_delay, num_processes, rank = \

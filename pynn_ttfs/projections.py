@@ -320,12 +320,20 @@ class Projection(common.Projection):
             if name not in ("weight", "delay"):
                 raise errors.NonExistentParameterError(name, "StaticSynapse", ["weight", "delay"])
             larr = parameter_space[name]
-            if larr.is_homogeneous:
-                value = np.asarray(larr.evaluate(simplify=True), dtype=float)
-            else:
-                # a RandomDistribution on a 1 x 1 projection evaluates to shape (1,)
-                value = np.broadcast_to(np.asarray(larr.evaluate(simplify=False), dtype=float),
-                                        (self.pre.size, self.post.size))[pre, post]
+            try:
+                if larr.is_homogeneous:
+                    value = np.asarray(larr.evaluate(simplify=True), dtype=float)
+                else:
+                    # a RandomDistribution on a 1 x 1 projection evaluates to shape (1,)
+                    value = np.broadcast_to(np.asarray(larr.evaluate(simplify=False), dtype=float),
+                                            (self.pre.size, self.post.size))[pre, post]
+            except (ValueError, TypeError) as error:  # lazyarray's message names nothing
+                unit = "nA" if name == "weight" else "ms"
+                raise errors.InvalidParameterValueError(
+                    f"{name} must be a number ({unit}), a RandomDistribution, an (n_pre, n_post) = "
+                    f"({self.pre.size}, {self.post.size}) array, a function of distance or a "
+                    f"list with one value per connected pair; got {larr.base_value!r} "
+                    f"({error})") from error
             updates[name] = _check_weight(value) if name == "weight" else _check_delay(value)
         for name, value in updates.items():  # all validated before any is written
             target = self._weight if name == "weight" else self._delay

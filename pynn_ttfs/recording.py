@@ -27,7 +27,9 @@ holds only the view's cells in every segment, including those kept at ``reset()`
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Dict, Optional, Tuple
@@ -40,6 +42,26 @@ from neo.core.spiketrainlist import SpikeTrainList
 from pyNN.recording import Variable
 
 from . import simulator
+
+
+#: the file extensions pyNN.recording.get_io writes (at end()), and the package each needs
+FILE_FORMATS = {".pkl": "neo", ".pickle": "neo", ".nix": "nixio", ".h5": "nixio",
+                ".nwb": "pynwb", ".mat": "scipy"}
+
+
+def check_to_file(to_file) -> None:
+    """Refuse at record() time a file that end() could not write: PyNN's get_io fails only
+    there, after the run, and the files after it in the list were not written either."""
+    if not isinstance(to_file, str):
+        return  # PyNN ignores anything else
+    extension = os.path.splitext(to_file)[1]
+    package = FILE_FORMATS.get(extension)
+    if package is None:
+        raise ValueError(f"to_file={to_file!r}: file extension {extension or '(none)'!r} is not "
+                         f"supported; use one of {', '.join(FILE_FORMATS)}")
+    if importlib.util.find_spec(package) is None:
+        raise ValueError(f"to_file={to_file!r}: writing {extension} files needs the {package} "
+                         f"package, which is not installed")
 
 
 _V = Variable(name="v", location=None, label=None)

@@ -328,10 +328,37 @@ class State(common.control.BaseState):
 
 def trial_first_spike_times(population) -> np.ndarray:
     """(n_trials, size) first-spike times (ms, relative to each trial's start, inf =
-    silent) of a IF_curr_exp_ttfs population in the current segment, exactly as the
-    substrate computed them (no absolute-time round trip)."""
-    return state.results.trial_spike_times.get(
-        population, np.full((0, population.size), np.inf)).copy()
+    silent) of IF_curr_exp_ttfs cells in the current segment, exactly as the substrate
+    computed them (no absolute-time round trip): a Population, a PopulationView (its
+    cells' columns) or an Assembly of them (its members' columns in the Assembly's order;
+    a member created after the last run has silent rows)."""
+    if isinstance(population, common.Assembly):
+        parts = [_trial_columns(part) for part in population.populations]
+        if not parts:
+            return np.full((0, 0), np.inf)
+        n_trials = max(part.shape[0] for part in parts)
+        return np.concatenate([np.vstack([part, np.full((n_trials - part.shape[0], part.shape[1]),
+                                                        np.inf)]) for part in parts], axis=1)
+    return _trial_columns(population)
+
+
+def _trial_columns(population) -> np.ndarray:
+    from .standardmodels import IF_curr_exp_ttfs  # standardmodels imports this module
+    accepted = ("trial_first_spike_times() takes a Population, PopulationView or Assembly of "
+                "IF_curr_exp_ttfs cells")
+    if not isinstance(population, (common.Population, common.PopulationView)):
+        raise TypeError(f"{accepted}, got {type(population).__name__}")
+    if not isinstance(population.celltype, IF_curr_exp_ttfs):
+        raise TypeError(
+            f"{accepted}; {population.label!r} has {type(population.celltype).__name__} cells "
+            f"(a source's spikes: get_data('spikes'))")
+    if isinstance(population, common.PopulationView):  # results are kept per Population
+        root = population.grandparent
+        columns = population.index_in_grandparent(np.arange(population.size))
+    else:
+        root, columns = population, slice(None)
+    stored = state.results.trial_spike_times.get(root, np.full((0, root.size), np.inf))
+    return stored[:, columns].copy()
 
 
 state = State()

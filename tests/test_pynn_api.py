@@ -1,6 +1,7 @@
 """The PyNN module surface of pynn_ttfs: setup/run/reset, populations, every connector,
 projection get/set, delays, DAGs, recording to neo and files."""
 import math
+import re
 
 import numpy as np
 import torch
@@ -145,6 +146,9 @@ def _connector_cases():
         "fixed_prob": lambda m: m.FixedProbabilityConnector(0.4, rng=NumpyRNG(seed=11)),
         "fixed_pre": lambda m: m.FixedNumberPreConnector(3, rng=NumpyRNG(seed=12)),
         "fixed_post": lambda m: m.FixedNumberPostConnector(2, rng=NumpyRNG(seed=13)),
+        # n above the population size without replacement: full sets, then a remainder
+        "fixed_pre_above_size": lambda m: m.FixedNumberPreConnector(14, rng=NumpyRNG(seed=17)),
+        "fixed_post_above_size": lambda m: m.FixedNumberPostConnector(9, rng=NumpyRNG(seed=18)),
         "fixed_total": lambda m: m.FixedTotalNumberConnector(9, rng=NumpyRNG(seed=14)),
         "from_list": lambda m: m.FromListConnector([(0, 1, 0.5, 1.0), (3, 0, -0.25, 2.0), (5, 5, 0.1, 0.0)],
                                                    column_names=["weight", "delay"]),
@@ -183,6 +187,74 @@ def test_connectors_match_pynn_mock(case):
     theirs, _ = build(mock, lambda b: b.IF_curr_exp())
     assert len(mine) == len(theirs) == len(prj) > 0
     np.testing.assert_allclose(np.array(mine, float), np.array(theirs, float), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, side, size", [("FixedNumberPreConnector", "pre", 3),
+                                               ("FixedNumberPostConnector", "post", 2)])
+def test_fixed_number_without_replacement_follows_pynn_above_the_population_size(name, side, size):
+    """PyNN's documented behaviour: n above the population size connects every cell once
+    per full set, then a random remainder (so duplicates, summed on the synapse)."""
+    sim.setup()
+    a = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    b = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    connector = getattr(sim, name)
+    prj = sim.Projection(a, b, connector(10, with_replacement=False, rng=sim.NumpyRNG(seed=2)),
+                         sim.StaticSynapse(weight=1.0))
+    counts = prj.get("weight", format="array", multiple_synapses="sum")
+    full_sets = 10 // size
+    assert set(np.unique(counts)) <= {full_sets, full_sets + 1}
+    assert counts.sum() == 10 * (b.size if side == "pre" else a.size)
+    # n = the whole population: each cell once; with replacement: duplicates, as asked
+    prj = sim.Projection(a, b, connector(size, with_replacement=False), sim.StaticSynapse(weight=1.0))
+    assert len(prj) == 6 and np.all(prj.get("weight", format="array") == 1.0)
+    prj = sim.Projection(a, b, connector(10, with_replacement=True, rng=sim.NumpyRNG(seed=1)),
+                         sim.StaticSynapse(weight=1.0))
+    assert len(prj) == 10 * (b.size if side == "pre" else a.size)
+    # n = 0 (PyNN's own code fails on it) and a RandomDistribution, each draw checked
+    assert len(sim.Projection(a, b, connector(0), sim.StaticSynapse(weight=1.0))) == 0
+    small = sim.RandomDistribution("uniform_int", (0, 2), rng=sim.NumpyRNG(seed=3))
+    prj = sim.Projection(a, b, connector(small, rng=sim.NumpyRNG(seed=4)), sim.StaticSynapse(weight=1.0))
+    assert np.nansum(prj.get("weight", format="array")) == len(prj)  # no pair twice
+    large = sim.RandomDistribution("uniform_int", (size + 1, size + 3), rng=sim.NumpyRNG(seed=3))
+    prj = sim.Projection(a, b, connector(large, rng=sim.NumpyRNG(seed=4)), sim.StaticSynapse(weight=1.0))
+    assert len(prj) >= (size + 1) * (b.size if side == "pre" else a.size)  # PyNN's duplicates
+    floats = sim.RandomDistribution("uniform", (0.5, 1.5), rng=sim.NumpyRNG(seed=3))
+    with pytest.raises(errors.ConnectionError, match="n must be a whole number >= 0"):
+        sim.Projection(a, b, connector(floats, with_replacement=True), sim.StaticSynapse(weight=1.0))
+
+
+def test_connectors_between_single_cells():
+    """PyNN's OneToOneConnector failed on one-cell populations under numpy 2 ("Calling
+    nonzero on 0d arrays"); every map-based connector connects 0 -> 0 there, also views."""
+    from pyNN.random import NumpyRNG
+    sim.setup(timestep=0.1)
+    cases = {
+        "one_to_one": lambda: sim.OneToOneConnector(),
+        "all_to_all": lambda: sim.AllToAllConnector(),
+        "fixed_prob": lambda: sim.FixedProbabilityConnector(1.0),
+        "array": lambda: sim.ArrayConnector(np.ones((1, 1), bool)),
+        "fixed_pre": lambda: sim.FixedNumberPreConnector(1),
+        "fixed_post": lambda: sim.FixedNumberPostConnector(1),
+        "fixed_total": lambda: sim.FixedTotalNumberConnector(1),
+        "distance": lambda: sim.DistanceDependentProbabilityConnector("d < 10"),
+        "index_based": lambda: sim.IndexBasedProbabilityConnector(_Diagonal()),
+    }
+    for name, make in cases.items():
+        for views in (False, True):
+            pre = sim.Population(3 if views else 1, sim.SpikeSourceArray(spike_times=[1.0]))
+            post = sim.Population(3 if views else 1, sim.IF_curr_exp_ttfs(**TTFS))
+            if views:
+                pre, post = pre[2:3], post[1:2]
+            weight = sim.RandomDistribution("uniform", (5.0, 6.0), rng=NumpyRNG(seed=1))
+            prj = sim.Projection(pre, post, make(), sim.StaticSynapse(weight=weight, delay=0.5))
+            got = prj.get(["weight", "delay"], format="list")
+            assert len(got) == 1 and got[0][:2] == (0, 0) and 5.0 <= got[0][2] <= 6.0, (name, views)
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
+    out = sim.Population(1, sim.IF_curr_exp_ttfs(**TTFS))
+    sim.Projection(src, out, sim.OneToOneConnector(), sim.StaticSynapse(weight=5.0, delay=0.0))
+    out.record("spikes")
+    sim.run(20.0)
+    assert np.isfinite(first_spikes(out)[0])
 
 
 def test_clone_connector_copies_structure():
@@ -526,6 +598,35 @@ def test_record_to_file_written_at_end(tmp_path):
     assert sum(len(t) for t in block.segments[0].spiketrains) == 1
 
 
+def test_record_to_file_refuses_what_end_cannot_write_and_end_writes_every_file(tmp_path):
+    import neo
+    src, out = _recorded_network()
+    with pytest.raises(ValueError, match=r"to_file=.*x.csv.*extension '.csv' is not supported; "
+                                         r"use one of .pkl, .pickle, .nix, .h5, .nwb, .mat"):
+        out.record("spikes", to_file=str(tmp_path / "x.csv"))
+    with pytest.raises(ValueError, match="extension '.csv'"):
+        sim.record("spikes", out[0:1], str(tmp_path / "y.csv"))
+    assert sim.simulator.state.write_on_end == []  # nothing registered for end()
+    src.record("spikes", to_file=str(tmp_path / "src.pkl"))
+    (tmp_path / "blocked").write_text("a file where a directory belongs")
+    out.record("spikes", to_file=str(tmp_path / "blocked" / "out.pkl"))
+    (src + out).record("spikes", to_file=str(tmp_path / "both.pkl"))
+    sim.run(20.0)
+    with pytest.raises(OSError, match=r"could not write 1 of .*blocked/out.pkl"):
+        sim.end()
+    # every other file was written; the Assembly's holds all its members' cells, not the last's
+    assert sum(len(t) for t in neo.io.PickleIO(str(tmp_path / "src.pkl")).read_block()
+               .segments[0].spiketrains) == 2
+    both = neo.io.PickleIO(str(tmp_path / "both.pkl")).read_block().segments[0].spiketrains
+    assert len(both) == src.size + out.size
+    (tmp_path / "blocked").unlink()
+    (tmp_path / "blocked").mkdir()
+    sim.end()  # the file that failed is still listed: written once the cause is fixed
+    assert sum(len(t) for t in neo.io.PickleIO(str(tmp_path / "blocked" / "out.pkl")).read_block()
+               .segments[0].spiketrains) == 1
+    assert sim.simulator.state.write_on_end == []
+
+
 def test_record_subset_and_sampling_interval():
     sim.setup()
     src = sim.Population(1, sim.SpikeSourceArray(spike_times=[1.0]))
@@ -656,6 +757,40 @@ def test_set_with_a_value_of_the_wrong_type_names_the_parameter():
     for bad in ({}, None):
         with pytest.raises(errors.InvalidParameterValueError, match=r"invalid value for parameter\(s\) \['tau_m'\]"):
             pop.set(tau_m=bad)
+
+
+def test_get_of_an_unknown_parameter_names_it_and_the_cell_types_parameters():
+    sim.setup()
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[1.0]))
+    pop = sim.Population(3, sim.IF_curr_exp_ttfs(**TTFS))
+    for target in (pop, pop[0:2], pop[0:1] + pop[2:3]):
+        for names in ("foo", ["tau_m", "foo"]):
+            with pytest.raises(errors.NonExistentParameterError,
+                               match=r"foo \(valid parameters for IF_curr_exp_ttfs are: cm, .*v_thresh"):
+                target.get(names)
+    with pytest.raises(errors.NonExistentParameterError, match="foo .*SpikeSourceArray are: spike_times"):
+        (src + pop).get("foo")
+    assert pop[0:2].get("tau_m") == TTFS["tau_m"]
+    assert list((pop[0:1] + pop[2:3]).get("v_thresh", simplify=False)) == [TTFS["v_thresh"]] * 2
+
+
+def test_projection_set_none_and_non_numeric_run_times_are_named():
+    sim.setup()
+    a = sim.Population(3, sim.SpikeSourceArray(spike_times=[1.0]))
+    b = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))
+    prj = sim.Projection(a, b, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=0.2))
+    for name, unit in (("weight", "nA"), ("delay", "ms")):
+        with pytest.raises(errors.InvalidParameterValueError,
+                           match=rf"{name} must be a number \({unit}\), a RandomDistribution, an "
+                                 r"\(n_pre, n_post\) = \(3, 2\) array.*got None"):
+            prj.set(**{name: None})
+    assert prj.get(["weight", "delay"], format="list")[0] == (0, 0, 0.5, 0.2)  # unchanged
+    for bad in ("10", None, [10.0], True):
+        with pytest.raises(TypeError, match=rf"simtime must be a number of ms, got {re.escape(repr(bad))}"):
+            sim.run(bad)
+        with pytest.raises(TypeError, match="time_point must be a number of ms"):
+            sim.run_until(bad)
+    assert sim.run(np.float64(2.0)) == 2.0 and sim.run_until(np.array(3.0)) == 3.0
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")

@@ -64,6 +64,30 @@ def test_recorded_spikes_through_helpers_match_per_trial_results():
     np.testing.assert_array_equal(np.isinf(from_neo), np.isinf(sim.trial_first_spike_times(out)))
 
 
+def test_trial_first_spike_times_of_views_and_assemblies_and_not_of_sources():
+    times = _batch(4)
+    hid, out = _network(trials.spike_times_for_trials(times, D), D)
+    sim.run(D * len(times))
+    whole_hid, whole_out = sim.trial_first_spike_times(hid), sim.trial_first_spike_times(out)
+    assert np.isfinite(whole_out).any()
+    # a view: its cells' columns (the results are kept per population)
+    np.testing.assert_array_equal(sim.trial_first_spike_times(out[0:1]), whole_out[:, 0:1])
+    np.testing.assert_array_equal(sim.trial_first_spike_times(hid[[1, 4]][1:]), whole_hid[:, [4]])
+    # an Assembly of IF_curr_exp_ttfs cells: its members' columns in its order
+    np.testing.assert_array_equal(sim.trial_first_spike_times(out + hid[2:4]),
+                                  np.hstack([whole_out, whole_hid[:, 2:4]]))
+    late = sim.Population(2, sim.IF_curr_exp_ttfs(**TTFS))  # nothing computed yet: silent
+    assert np.all(np.isinf(sim.trial_first_spike_times(hid + late)[:, 6:]))
+    assert sim.trial_first_spike_times(hid + late).shape == (4, 8)
+    src = sim.simulator.state.populations[0]
+    for target in (src, src[0:2], out + src):
+        with pytest.raises(TypeError, match="takes a Population, PopulationView or Assembly of "
+                                            "IF_curr_exp_ttfs cells; .*src.* has SpikeSourceArray"):
+            sim.trial_first_spike_times(target)
+    with pytest.raises(TypeError, match="IF_curr_exp_ttfs cells, got list"):
+        sim.trial_first_spike_times([out])
+
+
 def test_every_trial_starts_from_rest_and_late_spikes_are_dropped():
     # a strong input late in trial 0 would make the neuron fire after the trial end
     sim.setup(timestep=0.1, trial_duration=10.0)
