@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pynn_ttfs.training import cli
+from pynn_ttfs.training.trainer import Trainer
 from pynn_ttfs.training.datasets import write_idx
 
 SMALL = ["--train-size", "300", "--val-size", "60", "--test-size", "90", "--batch-size", "50",
@@ -189,6 +190,33 @@ def test_a_saved_run_is_never_overwritten_without_asking(tmp_path, capsys):
     assert json.loads((tmp_path / "config.json").read_text())["recipe"]["lr"] == 0.01
     assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "evaluation.json").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["epochs_done"] == 0
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tmp_path, capsys, monkeypatch):
+    """A new run that fails in its first epoch (here: shift_pixels on Yin-Yang, which only
+    the training step can check; then an interrupt) leaves the old run as it was."""
+    assert _train(tmp_path, "--epochs", "1", "--no-plots") == 0
+    saved = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert _train(tmp_path, "--epochs", "1", "--no-plots", "--overwrite", "--set", "shift_pixels=1") == 2
+    assert "shift_pixels=1 needs image data" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == saved
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Trainer, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path, "--epochs", "1", "--no-plots", "--overwrite", "--set", "lr=0.01")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == saved
+    monkeypatch.undo()
+    # a new run that saves its first checkpoint replaces the old one, nothing set aside stays
+    assert _train(tmp_path, "--epochs", "1", "--no-plots", "--overwrite", "--set", "lr=0.01") == 0
+    assert json.loads((tmp_path / "config.json").read_text())["recipe"]["lr"] == 0.01
+    assert not (tmp_path / cli.SET_ASIDE).exists()
+    # a folder an interrupted --overwrite left behind is never overwritten itself
+    (tmp_path / cli.SET_ASIDE).mkdir()
+    assert _train(tmp_path, "--epochs", "1", "--no-plots", "--overwrite") == 2
+    assert "holds a run that an interrupted --overwrite set aside" in capsys.readouterr().err
+    assert json.loads((tmp_path / "config.json").read_text())["recipe"]["lr"] == 0.01
 
 
 def test_resume_refuses_flags_that_would_change_the_run(tmp_path, capsys):

@@ -161,8 +161,24 @@ def test_mnist16_crop_resize_and_black_pixels_silent(tmp_path):
 def test_unknown_dataset_and_bad_encoding():
     with pytest.raises(ValueError, match="unknown dataset 'cifar'.*yinyang"):
         ds.load_dataset("cifar")
-    with pytest.raises(ValueError, match="t_early"):
+    with pytest.raises(ValueError, match=r"t_late must be a finite number in \(2, inf\), got 1.0"):
         ds.encode_times(np.zeros(3), t_early=2.0, t_late=1.0)
+    # an infinite t_late made every Yin-Yang time inf and MNIST times NaN (0 * inf)
+    with pytest.raises(ValueError, match=r"t_late must be a finite number .* got inf"):
+        ds.load_dataset("yinyang", t_late=np.inf, sizes={"train": 10, "val": 5, "test": 5})
+    with pytest.raises(ValueError, match=r"t_early must be a finite number in \[0, inf\), got '0.1'"):
+        ds.encode_times(np.zeros(3), t_early="0.1")
+
+
+def test_a_split_checks_its_rows_and_subset_sizes():
+    with pytest.raises(ValueError, match=r"same number of samples, got 30, 30 and 40"):
+        ds.Split(np.zeros((30, 4)), np.zeros((30, 4)), np.zeros(40, np.int64))
+    with pytest.raises(ValueError, match=r"shape \(N, n_features\)"):
+        ds.Split(np.zeros(30), np.zeros(30), np.zeros(30, np.int64))
+    split = ds.Split(np.zeros((30, 4)), np.zeros((30, 4)), np.zeros(30, np.int64))
+    with pytest.raises(ValueError, match="subset size must be an integer >= 0 or None, got -1"):
+        split.subset(-1)  # it silently dropped the last sample
+    assert len(split.subset(0)) == 0 and len(split.subset(10)) == 10 and split.subset(None) is split
 
 
 @pytest.mark.parametrize("sizes, message", [
@@ -212,5 +228,7 @@ def test_a_split_of_size_zero_keeps_its_shape_and_cannot_be_trained_or_evaluated
     with pytest.raises(ValueError, match="the validation split holds 0 samples"):
         trainer.train_epoch(data.train, val_split=data.val)
     assert trainer.epoch == 0 and trainer.history == []
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got -5"):
+        trainer.evaluate(data.train, batch_size=-5)  # it reported 0 % and a loss of 0
     trainer.train_epoch(data.train)
     assert trainer.epoch == 1

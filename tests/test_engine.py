@@ -405,9 +405,38 @@ def test_first_spike_gradients_checks_its_arguments(which, bad, match):
         first_spike_gradients(**arguments)
 
 
-def test_float16_is_refused_with_the_dtypes_that_work():
-    with pytest.raises(ValueError, match="float16 cannot hold .* use float32, float64 or bfloat16"):
+def test_float16_and_bfloat16_are_refused_with_the_dtypes_that_work():
+    with pytest.raises(ValueError, match="float16 cannot hold .* use float32 or float64"):
         first_spike_times(torch.rand(2, 3, dtype=torch.float16), torch.rand(3, 2, dtype=torch.float16))
+    # bfloat16's 8 significant bits moved spike times by up to ~1.4 tau_syn
+    with pytest.raises(ValueError, match="bfloat16 has too few significant bits.* use float32 or float64"):
+        first_spike_times(torch.rand(2, 3, dtype=torch.bfloat16), torch.rand(3, 2, dtype=torch.bfloat16))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("tau_syn", 0.0, r"params.tau_syn must be finite and > 0 for every neuron, got 0.0"),
+    ("tau_mem", math.nan, r"params.tau_mem must be finite and > 0 .* got nan"),
+    ("threshold", -1.0, r"params.threshold must be finite and > 0 .* got -1.0"),
+    ("tau_mem", 2.0, r"params.ratio must equal tau_mem / tau_syn .* neuron 1 has ratio 1 but "
+                     r"tau_mem / tau_syn = 2"),
+])
+def test_hand_built_layer_parameters_are_checked(field, value, message):
+    """A LayerParameters built by hand (not by layer_parameters) that is inconsistent gave
+    NaN, a spike at the first input, or the ratio-1 answer for a ratio-2 neuron."""
+    from pynn_ttfs.engine import LayerParameters
+    from pynn_ttfs.engine.first_spike import first_spike_gradients, solve_first_spike_times
+    x = torch.tensor([[0.1, 0.5]], dtype=torch.float64)
+    w = torch.full((2, 2), 3.0, dtype=torch.float64)
+    good = dict(tau_syn=torch.ones(2, dtype=torch.float64), tau_mem=torch.ones(2, dtype=torch.float64),
+                threshold=torch.ones(2, dtype=torch.float64), ratio=torch.ones(2, dtype=torch.float64))
+    T = solve_first_spike_times(x, w, LayerParameters(**good))
+    assert torch.isfinite(T).all()
+    bad = dict(good)
+    bad[field] = torch.tensor([1.0, value], dtype=torch.float64)
+    with pytest.raises(ValueError, match=message):
+        solve_first_spike_times(x, w, LayerParameters(**bad))
+    with pytest.raises(ValueError, match=message):
+        first_spike_gradients(x, w, T, LayerParameters(**bad), torch.ones_like(T))
 
 
 def test_too_wide_time_span_for_float32_is_a_clear_error():

@@ -8,6 +8,7 @@ import torch
 
 from pynn_ttfs.engine import first_spike_times
 from pynn_ttfs.training.gradients import layer_backward
+from pynn_ttfs.training.datasets import Split
 from pynn_ttfs.training.loss import TTFSLoss, correct, predict
 from pynn_ttfs.training.model import build_model
 from pynn_ttfs.training.recipe import Recipe, improved_recipe, parse_overrides, published_recipe
@@ -184,6 +185,8 @@ def test_recipe_defaults_and_validation():
     ("weight_clip", 0.0, "weight_clip must be"),
     ("t_late", 0.1, r"t_late must be a finite number in \(0.15, inf\)"),
     ("select_best_val", "yes", "select_best_val must be true or false"),
+    # a float32 run cannot hold it: torch failed with "value cannot be converted"
+    ("silent_loss", 1e300, r"silent_loss must be a finite number in \[0, 1e\+30\]"),
 ])
 def test_every_out_of_range_field_is_named_with_its_range(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -273,6 +276,11 @@ def test_shift_augmentation_needs_image_data():
     trainer = Trainer.for_dataset(recipe, data.n_inputs, data.n_classes)
     with pytest.raises(ValueError, match="shift_pixels=1 needs image data"):
         trainer.train_epoch(data.train)
+    # a shift as large as the image moves it out of the frame (a huge one ran out of memory)
+    images = Split(np.zeros((2, 16)), np.ones((2, 16)), np.zeros(2, np.int64), image_shape=(4, 4))
+    trainer = Trainer.for_dataset(published_recipe("mnist16", shift_pixels=4), 16, 10)
+    with pytest.raises(ValueError, match=r"shift_pixels=4 must be smaller than the image side \(4 pixels\)"):
+        trainer.train_epoch(images)
 
 
 def test_improved_mnist16_recipe_has_the_measured_changes():
@@ -421,6 +429,24 @@ def test_loss_and_predictions_refuse_nan_and_minus_inf_and_bad_labels():
     with pytest.raises(ValueError, match="batch 0"):
         loss(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
     assert loss.per_sample(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)).shape == (0,)
+    # True would have counted as class 1
+    with pytest.raises(ValueError, match=r"labels must be integers .* got torch.bool"):
+        loss(good, torch.tensor([True]))
+    with pytest.raises(ValueError, match=r"no output neurons"):
+        predict(torch.zeros(2, 0))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("alpha", math.nan, r"alpha must be a finite number in \[0, inf\), got nan"),
+    ("silent_loss", math.nan, r"silent_loss must be a finite number in \[0, 1e\+30\]"),
+    ("silent_loss", -5.0, r"silent_loss must be a finite number in \[0, 1e\+30\], got -5.0"),
+    ("xi", math.inf, r"xi must be a finite number in \(0, inf\), got inf"),
+    ("beta", "1.0", r"beta must be a finite number in \(0, inf\), got '1.0'"),
+])
+def test_loss_settings_are_checked_as_the_recipe_checks_them(field, value, message):
+    """NaN alpha or silent_loss gave a NaN loss, a negative silent_loss a negative one."""
+    with pytest.raises(ValueError, match=message):
+        TTFSLoss(**{field: value})
 
 
 def test_a_damaged_checkpoint_leaves_the_trainer_as_it_was():
@@ -457,3 +483,26 @@ def test_a_damaged_checkpoint_leaves_the_trainer_as_it_was():
         target.load_state_dict([1, 2])
     target.load_state_dict(good)
     assert target.epoch == 1
+
+
+def test_a_network_and_a_recipe_of_different_depth_or_inputs_are_named():
+    """A 3-layer network with a 2-layer recipe failed with an IndexError in the bumping (a
+    1-layer network took the hidden layer's max_silent_fraction for its output layer)."""
+    from pynn_ttfs.training.datasets import load_yinyang
+    from pynn_ttfs.training.trainer import Trainer
+    data = load_yinyang(sizes={"train": 20, "val": 10, "test": 10})
+    generator = torch.Generator().manual_seed(0)
+    deep = build_model([4, 10, 10, 3], [1.5, 0.5, 0.5], [0.8, 0.8, 0.8], [0.9, 0.9, 0.9],
+                       generator, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"the recipe describes 2 layers \(hidden=\[120\].* the "
+                                         r"network has 3 \(sizes \[4, 10, 10, 3\]\)"):
+        Trainer(deep, improved_recipe("yinyang", batch_size=10))
+    Trainer(deep, improved_recipe("yinyang", batch_size=10, hidden=[10, 10], bias_times=[0.9] * 3,
+                                  weight_mean=[1.5, 0.5, 0.5], weight_std=[0.8] * 3,
+                                  max_silent_fraction=[0.3, 0.3, 0.0])).train_epoch(data.train)
+    # five features for a network that takes four (the count included the bias column)
+    trainer = Trainer.for_dataset(improved_recipe("yinyang", batch_size=10), 5, 3)
+    with pytest.raises(ValueError, match="the split has 4 input features per sample but the network takes 5"):
+        trainer.train_epoch(data.train)
+    with pytest.raises(ValueError, match="the split has 4 input features per sample but the network takes 5"):
+        trainer.evaluate(data.test)

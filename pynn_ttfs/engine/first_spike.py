@@ -72,7 +72,12 @@ def check_layer_inputs(input_times: torch.Tensor, weights: torch.Tensor) -> None
     if input_times.dtype == torch.float16:
         # its largest exponent, log(65504) ~ 11, is below the solver's rescaling margin
         raise ValueError("float16 cannot hold the solver's exponentials (exp(t / tau) overflows "
-                         "beyond t ~ 11 tau): use float32, float64 or bfloat16")
+                         "beyond t ~ 11 tau): use float32 or float64")
+    if input_times.dtype == torch.bfloat16:
+        # 8 significant bits: the crossing tolerance alone is ~0.5 tau_syn, and spikes
+        # appear or vanish against float32 on a few % of neurons
+        raise ValueError("bfloat16 has too few significant bits for spike times (errors up to "
+                         "~1 tau_syn): use float32 or float64")
     if input_times.device != weights.device:
         raise ValueError(
             f"input_times ({input_times.device}) and weights ({weights.device}) must be on "
@@ -267,7 +272,7 @@ def solve_first_spike_times(
 def check_layer_parameters(params: LayerParameters, weights: torch.Tensor) -> None:
     """Parameters built for this layer (one value per neuron, the weights' dtype and device)
     with a ratio the closed form covers (ValueError otherwise)."""
-    _check_parameter_shapes(params, weights)
+    _check_parameters(params, weights)
     supported = torch.zeros_like(params.ratio, dtype=torch.bool)
     for ratio in SUPPORTED_RATIOS:
         supported |= params.ratio == ratio
@@ -295,6 +300,31 @@ def _check_output_times(output_times: torch.Tensor, input_times: torch.Tensor,
         if torch.isnan(output_times).any():
             raise ValueError("output_times contains NaN; use +inf for silent neurons")
         raise ValueError("output_times contains -inf; spike times must be finite or +inf")
+
+
+def _check_parameters(params: LayerParameters, weights: torch.Tensor) -> None:
+    """Shapes, dtype and device as the weights'; time constants and threshold finite and
+    > 0, and ratio = tau_mem / tau_syn (a LayerParameters built by hand may say otherwise;
+    ``layer_parameters`` builds consistent ones)."""
+    _check_parameter_shapes(params, weights)
+    if weights.shape[1] == 0:
+        return
+    positive = [torch.isfinite(v) & (v > 0) for v in (params.tau_syn, params.tau_mem, params.threshold)]
+    actual = params.tau_mem.double() / params.tau_syn.double()
+    tolerance = 8 * torch.finfo(params.ratio.dtype).eps + 1e-9
+    consistent = (params.ratio.double() - actual).abs() <= tolerance * actual.abs()
+    # one synchronisation for all four checks
+    ok = torch.stack([m.all() for m in positive] + [consistent.all()]).tolist()
+    for good, name, value in zip(ok, ("tau_syn", "tau_mem", "threshold"),
+                                 (params.tau_syn, params.tau_mem, params.threshold)):
+        if not good:
+            bad = value[~(torch.isfinite(value) & (value > 0))][0].item()
+            raise ValueError(f"params.{name} must be finite and > 0 for every neuron, got {bad}")
+    if not ok[3]:
+        j = int(torch.nonzero(~consistent)[0])
+        raise ValueError(f"params.ratio must equal tau_mem / tau_syn for every neuron: neuron {j} "
+                         f"has ratio {params.ratio[j].item():g} but tau_mem / tau_syn = "
+                         f"{actual[j].item():g} (build parameters with layer_parameters)")
 
 
 def _check_parameter_shapes(params: LayerParameters, weights: torch.Tensor) -> None:
@@ -352,7 +382,7 @@ def first_spike_gradients(
     _check_gradient_options(weight_grad_cutoff, min_slope)
     # the kernels index T and dL/dT by (sample, neuron) without bounds checks
     check_layer_inputs(input_times, weights)
-    _check_parameter_shapes(params, weights)
+    _check_parameters(params, weights)
     _check_output_times(output_times, input_times, weights)
     _check_output_times(grad_output, input_times, weights, name="grad_output")
     result = gradients_fast(input_times, weights, output_times, params, grad_output,

@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -197,6 +198,34 @@ def _write_json(path: Path, data) -> None:
     os.replace(tmp, path)  # atomic: an interrupted run never leaves half a file
 
 
+#: where --overwrite keeps the old run until the new one has saved its first checkpoint
+SET_ASIDE = ".overwritten-run"
+
+
+def _set_aside(out: Path) -> Optional[Path]:
+    """Move the run files in ``out`` into ``out/SET_ASIDE`` (None: there were none)."""
+    held = [name for name in RUN_FILES if (out / name).exists()]
+    if not held:
+        return None
+    aside = out / SET_ASIDE
+    if aside.exists():
+        raise ValueError(f"{aside} holds a run that an interrupted --overwrite set aside: "
+                         f"move it out of {out} (or delete it) first")
+    aside.mkdir()
+    for name in held:
+        os.replace(out / name, aside / name)
+    return aside
+
+
+def _put_back(out: Path, aside: Path) -> None:
+    """Undo :func:`_set_aside`: the new run's files go, the old run's come back."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for path in aside.iterdir():
+        os.replace(path, out / path.name)
+    aside.rmdir()
+
+
 def _save_checkpoint(out: Path, trainer: Trainer) -> None:
     tmp = out / "checkpoint.pt.tmp"
     torch.save(trainer.state_dict(), tmp)
@@ -350,15 +379,30 @@ def train(args) -> Dict:
     if args.resume:
         trainer.load_state_dict(saved_state)
         _write_json(config_path, config)  # a changed --epochs or --data-dir, once accepted
-    else:
-        # only now, with the settings, the data and the backend checked, the folder: a bad
-        # flag leaves nothing behind, and --overwrite removes the old run only for a new
-        # one that starts
-        out.mkdir(parents=True, exist_ok=True)
-        if args.overwrite:  # the old run goes as a whole, never half of it beside the new
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
+        return _train_loop(args, config, out, dataset, trainer)
+    # only now, with the settings, the data and the backend checked, the folder: a bad
+    # flag leaves nothing behind. --overwrite sets the old run aside (as a whole, never
+    # half of it beside the new) and deletes it only once the new one has saved its first
+    # checkpoint: a new run that fails in its first epoch leaves the old one as it was
+    out.mkdir(parents=True, exist_ok=True)
+    aside = _set_aside(out) if args.overwrite else None
+    try:
         _write_json(config_path, config)
+        result = _train_loop(args, config, out, dataset, trainer, aside)
+    except BaseException:
+        if aside is not None and aside.exists():
+            _put_back(out, aside)
+        raise
+    if aside is not None and aside.exists():  # --epochs 0: no checkpoint was saved
+        shutil.rmtree(aside)
+    return result
+
+
+def _train_loop(args, config: Dict, out: Path, dataset: Dataset, trainer: Trainer,
+                aside: Optional[Path] = None) -> Dict:
+    """Train ``trainer`` to its recipe's epochs, checkpointing into ``out`` after every
+    epoch (the old run set ``aside`` by --overwrite goes after the first), then test, write
+    metrics.json and the plots."""
     epochs = trainer.recipe.epochs
     from tqdm import tqdm
     train_split, val_split = dataset.training_splits(trainer.recipe.train_on_val)
@@ -380,6 +424,8 @@ def train(args) -> Dict:
 
                 metrics = trainer.train_epoch(train_split, progress=progress, val_split=val_split)
             _save_checkpoint(out, trainer)
+            if aside is not None and aside.exists():  # the new run now stands on its own
+                shutil.rmtree(aside)
             _write_json(out / "metrics.json", _metrics(config, trainer, None))
             epoch_bar.update(1)
             shown = dict(loss=f"{metrics.train_loss:.4f}", acc=f"{metrics.train_accuracy:.3f}")

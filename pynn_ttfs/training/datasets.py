@@ -26,6 +26,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .recipe import _check
+
 DATASET_NAMES = ("yinyang", "mnist16", "mnist")
 T_EARLY = 0.15  # tau_s
 T_LATE = 2.0  # tau_s
@@ -53,10 +55,23 @@ class Split:
     #: input time of an empty (black) pixel, tau_s: what a shift moves into the image
     blank_time: float = math.inf
 
+    def __post_init__(self):
+        # rows are samples in all three: a mismatch would index out of range mid-epoch
+        if np.ndim(self.times) != 2 or np.ndim(self.values) != 2 or np.ndim(self.labels) != 1:
+            raise ValueError(f"a Split needs values and times of shape (N, n_features) and labels "
+                             f"of shape (N,), got {np.shape(self.values)}, {np.shape(self.times)}, "
+                             f"{np.shape(self.labels)}")
+        if not len(self.values) == len(self.times) == len(self.labels):
+            raise ValueError(f"a Split's values, times and labels must hold the same number of "
+                             f"samples, got {len(self.values)}, {len(self.times)} and {len(self.labels)}")
+
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, n: Optional[int]) -> "Split":
+        """The first ``n`` samples (all of them if n is None or larger)."""
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
+            raise ValueError(f"subset size must be an integer >= 0 or None, got {n!r}")
         if n is None or n >= len(self):
             return self
         return Split(self.values[:n], self.times[:n], self.labels[:n], self.image_shape,
@@ -98,8 +113,9 @@ class Dataset:
 def encode_times(values: np.ndarray, t_early: float = T_EARLY, t_late: float = T_LATE,
                  silent: Optional[np.ndarray] = None) -> np.ndarray:
     """Linear time code ``t_early + v (t_late - t_early)`` (tau_s units); ``silent`` -> inf."""
-    if not t_late > t_early >= 0:
-        raise ValueError(f"need 0 <= t_early < t_late, got t_early={t_early}, t_late={t_late}")
+    # finite: an infinite t_late made every time inf (Yin-Yang) or NaN (0 * inf, MNIST)
+    _check("t_early", t_early, low=0.0)
+    _check("t_late", t_late, low=t_early, low_open=True)
     times = t_early + np.asarray(values, dtype=np.float64) * (t_late - t_early)
     if silent is not None:
         times = np.where(silent, np.inf, times)

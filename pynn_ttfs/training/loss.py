@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .recipe import SILENT_LOSS_MAX, _check
+
 
 def _check_times(times: torch.Tensor, name: str = "times") -> None:
     """(batch, n_classes) first-spike times: finite or +inf (silent), never NaN or -inf,
@@ -28,7 +30,9 @@ def _check_times(times: torch.Tensor, name: str = "times") -> None:
 
 def _check_labels(labels: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     labels = torch.as_tensor(labels, device=times.device)
-    if labels.shape != times.shape[:1] or labels.is_floating_point():
+    # bool is refused too: True would silently mean class 1
+    if (labels.shape != times.shape[:1] or labels.is_floating_point() or labels.is_complex()
+            or labels.dtype == torch.bool):
         raise ValueError(f"labels must be integers of shape (batch,) = ({times.shape[0]},), got "
                          f"{labels.dtype} of shape {tuple(labels.shape)}")
     labels = labels.to(torch.long)
@@ -46,12 +50,11 @@ class TTFSLoss:
     silent_loss: float = 100.0
 
     def __post_init__(self):
-        if not self.xi > 0:
-            raise ValueError(f"xi must be > 0, got {self.xi}")
-        if not self.beta > 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}")
-        if self.alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+        # the same ranges as the Recipe's fields of these names
+        _check("xi", self.xi, low=0.0, low_open=True)
+        _check("alpha", self.alpha, low=0.0)
+        _check("beta", self.beta, low=0.0, low_open=True)
+        _check("silent_loss", self.silent_loss, 0.0, SILENT_LOSS_MAX)
 
     def per_sample(self, times: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Loss of each sample, shape (batch,); times (batch, n_classes) in tau_s, inf = silent."""
@@ -80,6 +83,8 @@ class TTFSLoss:
 def predict(times: torch.Tensor) -> torch.Tensor:
     """Index of the earliest output spike per sample; -1 if every output is silent."""
     _check_times(times)
+    if times.shape[1] == 0:
+        raise ValueError("times has no output neurons (shape (batch, 0)): nothing to predict")
     earliest = times.argmin(dim=1)
     any_spike = torch.isfinite(times).any(dim=1)
     return torch.where(any_spike, earliest, torch.full_like(earliest, -1))

@@ -24,6 +24,10 @@ _REAL_FIELDS = ("tau_ratio", "xi", "alpha", "beta", "silent_loss", "lr", "moment
                 "max_silent_fraction")
 
 
+#: the largest silent_loss: it must stay a finite float32 (and far from its limit, 3.4e38)
+SILENT_LOSS_MAX = 1e30
+
+
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -172,7 +176,7 @@ class Recipe:
         _check("xi", self.xi, low=0.0, low_open=True)
         _check("alpha", self.alpha, low=0.0)
         _check("beta", self.beta, low=0.0, low_open=True)
-        _check("silent_loss", self.silent_loss, low=0.0)
+        _check("silent_loss", self.silent_loss, 0.0, SILENT_LOSS_MAX)
         _check("lr", self.lr, low=0.0, low_open=True)
         _check("momentum", self.momentum, 0.0, 1.0, high_open=True)
         _check("lr_min", self.lr_min, 0.0, self.lr)

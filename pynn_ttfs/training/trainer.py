@@ -90,6 +90,14 @@ class Trainer:
 
     def __init__(self, model: TTFSModel, recipe: Recipe, forward=None,
                  device: str = "cpu"):
+        if len(model.layers) != recipe.n_layers:
+            # the per-layer lists (max_silent_fraction above all: the bumping) would be
+            # read out of range, or the hidden layer's applied to the output layer
+            raise ValueError(
+                f"the recipe describes {recipe.n_layers} layers (hidden={recipe.hidden!r}; "
+                f"max_silent_fraction, bias_times, weight_mean and weight_std hold one entry "
+                f"per layer) but the network has {len(model.layers)} (sizes {model.sizes}); "
+                f"give the recipe one hidden size per hidden layer of the network")
         self.model = model
         self.recipe = recipe
         self.device = torch.device(device)
@@ -146,6 +154,11 @@ class Trainer:
         if self.recipe.shift_pixels and split.image_shape is None:
             raise ValueError(f"recipe shift_pixels={self.recipe.shift_pixels} needs image data "
                              f"(MNIST); this training split has no image_shape")
+        if self.recipe.shift_pixels and self.recipe.shift_pixels >= min(split.image_shape):
+            raise ValueError(f"recipe shift_pixels={self.recipe.shift_pixels} must be smaller "
+                             f"than the image side ({min(split.image_shape)} pixels): a larger "
+                             f"shift moves the whole image out of the frame")
+        self._check_features(split)
         start = time.perf_counter()
         cpu_start = time.process_time()
         n = len(split)
@@ -205,9 +218,18 @@ class Trainer:
         return self.best_epoch
 
     @torch.no_grad()
+    def _check_features(self, split: Split) -> None:
+        n_inputs = self.model.layers[0].n_in  # the bias spike is the model's own
+        if split.times.shape[1] != n_inputs:
+            raise ValueError(f"the split has {split.times.shape[1]} input features per sample "
+                             f"but the network takes {n_inputs}")
+
     def evaluate(self, split: Split, batch_size: int = 1000) -> Evaluation:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if len(split) == 0:  # an accuracy of 0 samples has no value (it read as 0 %)
             raise ValueError("cannot evaluate a split of 0 samples")
+        self._check_features(split)
         all_times: List[List[np.ndarray]] = []
         total_loss = 0.0
         total_correct = 0
