@@ -77,18 +77,28 @@ def _check_lengths(pop, values: dict, what: str) -> None:
 def _shape_parameters(celltype, parameter_space, size: int) -> None:
     """Give the cell type's parameters the population's shape and evaluate them; a value
     of the wrong length or type becomes an InvalidParameterValueError naming the
-    parameter (lazyarray's own errors name none)."""
-    for name in parameter_space.keys():
-        larr = parameter_space[name]
-        try:
-            larr.shape = (size,)
-            larr.evaluate(simplify=False)
-        except (ValueError, TypeError) as error:
-            raise errors.InvalidParameterValueError(
-                f"{type(celltype).__name__} parameter {name} for {size} cells: {error} "
-                f"(give one number for all cells or an array of {size})") from error
-    parameter_space.shape = (size,)
-    parameter_space.evaluate(simplify=False)
+    parameter (lazyarray's own errors name none). Evaluated once: a RandomDistribution
+    draws its values there, as on every other backend."""
+    try:
+        parameter_space.shape = (size,)
+        parameter_space.evaluate(simplify=False)
+    except (ValueError, TypeError) as error:
+        # only now, to name it: which parameter fails on its own (the run is refused anyway)
+        for name in parameter_space.keys():
+            larr = parameter_space[name]
+            if isinstance(larr, np.ndarray):
+                continue  # evaluate() already replaced it by its array: it is fine
+            try:
+                larr.shape = (size,)
+                larr.evaluate(simplify=False)
+            except (ValueError, TypeError) as own_error:
+                error = own_error
+                break
+        else:
+            name = ", ".join(sorted(parameter_space.keys()))
+        raise errors.InvalidParameterValueError(
+            f"{type(celltype).__name__} parameter {name} for {size} cells: {error} "
+            f"(give one number for all cells or an array of {size})") from error
 
 
 def _check_not_in_past(spike_time_sequences, now: float) -> None:

@@ -1319,6 +1319,20 @@ def test_from_file_rows_of_different_lengths_name_the_file(tmp_path):
     assert sorted(prj.get(["weight", "delay"], format="list")) == [(0, 1, 0.5, 0.1), (2, 0, 0.25, 0.2)]
 
 
+def test_random_cell_parameters_are_drawn_once_as_on_pynn_mock():
+    """The check for wrong-length values must not draw a RandomDistribution twice: the
+    cells get the values another backend gives them with the same seed."""
+    import pyNN.mock as mock
+    from pyNN.random import NumpyRNG, RandomDistribution
+    drawn = []
+    for backend, celltype in ((sim, sim.IF_curr_exp_ttfs), (mock, mock.IF_curr_exp)):
+        backend.setup()
+        values = RandomDistribution("uniform", (-60.0, -55.0), rng=NumpyRNG(seed=1))
+        population = backend.Population(4, celltype(v_thresh=values))
+        drawn.append(np.asarray(population.get("v_thresh")))
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+
+
 def test_per_cell_values_of_the_wrong_length_name_the_parameter():
     sim.setup()
     with pytest.raises(errors.InvalidParameterValueError, match=r"parameter tau_m for 3 cells.*array of 3"):
